@@ -1,0 +1,105 @@
+"""structlog setup: the guide's processor chain, plus redaction of secrets.
+
+JSON lines by default (what Fluent Bit and CloudWatch Logs Insights expect); a readable
+console renderer when stderr is a TTY.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import structlog
+
+REDACTED = "[REDACTED]"
+
+# Order matters: URL passwords first, so the user part of the URL survives.
+_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^\s:/@]+:)[^\s@/]+@"), rf"\1{REDACTED}@"),
+    (re.compile(r"\bxox[abposre]-[A-Za-z0-9\-]{6,}"), REDACTED),
+    (re.compile(r"\bxapp-[A-Za-z0-9\-]{6,}"), REDACTED),
+    (re.compile(r"\b(?:AKIA|ASIA|AIDA|AROA)[A-Z0-9]{16}\b"), REDACTED),
+    (
+        re.compile(r"(?i)(aws_secret_access_key|secret_access_key|secretaccesskey)([\"'\s:=]+)"
+                   r"[A-Za-z0-9/+=]{40}"),
+        rf"\1\2{REDACTED}",
+    ),
+    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]+=*"), f"Bearer {REDACTED}"),
+]
+# A 40-char base64 string next to nothing else is how an AWS secret key looks on its own.
+_AWS_SECRET_ALONE = re.compile(r"^[A-Za-z0-9/+]{40}$")
+_SECRET_KEYS = re.compile(
+    r"(?i)(token|secret|password|passwd|authorization|api[_-]?key|signing|credential)"
+)
+
+
+def redact_text(text: str) -> str:
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _redact_value(key: str, value: Any) -> Any:
+    if isinstance(value, str):
+        if _SECRET_KEYS.search(key) or _AWS_SECRET_ALONE.match(value):
+            return REDACTED if value else value
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return {k: _redact_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_redact_value(key, v) for v in value)
+    if hasattr(value, "get_secret_value"):  # pydantic SecretStr
+        return REDACTED
+    return value
+
+
+def redact_secrets(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: scrub tokens, keys and URL passwords from every field."""
+    for key in list(event_dict):
+        event_dict[key] = _redact_value(key if key != "event" else "", event_dict[key])
+    return event_dict
+
+
+class _RedactingFormatter(logging.Formatter):
+    """Library loggers (slack_sdk, urllib3, botocore) print URLs and headers too."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_text(super().format(record))
+
+
+def configure_logging(fmt: str = "auto", level: str = "info") -> None:
+    use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_RedactingFormatter("%(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # urllib3 warns on every retry with the full URL; the row's reason already says it.
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
+    structlog.configure(
+        processors=[
+            # The guide's chain (logging_config.py), with redaction before rendering.
+            structlog.stdlib.filter_by_level,
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.PositionalArgumentsFormatter(),
+            structlog.processors.TimeStamper(fmt="iso"),
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,
+            structlog.processors.UnicodeDecoder(),
+            redact_secrets,
+            renderer,
+        ],
+        context_class=dict,
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )

@@ -1,0 +1,76 @@
+"""The sink-neutral result of every command.
+
+Commands build a `Report`; `bot.render.blocks` turns it into Block Kit and `bot.render.text`
+into plain text. Every string here is *plain text*: renderers escape it for their sink, so a
+label value such as ``<!channel>`` can never become markup.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+
+class Status(StrEnum):
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "fail"
+    UNKNOWN = "unknown"
+
+    @property
+    def rank(self) -> int:
+        """Severity order used to sort rows and pick a report's overall status."""
+        return _RANK[self]
+
+
+_RANK = {Status.FAIL: 3, Status.UNKNOWN: 2, Status.WARN: 1, Status.OK: 0}
+
+
+class Row(BaseModel):
+    """One check: what was measured, against what, and how it went."""
+
+    check: str
+    status: Status
+    value: str = ""
+    threshold: str = ""
+    detail: str = ""
+
+
+class Action(BaseModel):
+    """A button. `value` is an opaque id, never data the handler trusts."""
+
+    action_id: str
+    label: str
+    value: str = ""
+    style: str | None = None  # "primary" | "danger" | None
+
+
+class Section(BaseModel):
+    title: str = ""
+    rows: list[Row] = Field(default_factory=list)
+    lines: list[str] = Field(default_factory=list)
+    code: str | None = None
+
+
+class Report(BaseModel):
+    title: str
+    summary: str = ""
+    sections: list[Section] = Field(default_factory=list)
+    actions: list[Action] = Field(default_factory=list)
+    footer: str = ""
+
+    @property
+    def rows(self) -> list[Row]:
+        return [row for section in self.sections for row in section.rows]
+
+    @property
+    def status(self) -> Status:
+        """The worst status of any row, or OK for a report without rows."""
+        rows = self.rows
+        return max((r.status for r in rows), key=lambda s: s.rank) if rows else Status.OK
+
+    @classmethod
+    def message(cls, title: str, *lines: str) -> Report:
+        """A report that is only text: usage, refusals, confirmations."""
+        return cls(title=title, sections=[Section(lines=list(lines))])

@@ -1,0 +1,84 @@
+"""Wiring: the sources, pools and role resolver one bot process shares."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import structlog
+
+from bot.config import Settings
+from bot.dispatch import Invocation, usage_report
+from bot.errors import UsageError
+from bot.jobs import JobPool
+from bot.metrics import COMMAND_SECONDS, COMMANDS
+from bot.report import Report
+from bot.roles import GroupMembers, Role, RoleResolver
+from bot.sources.kubernetes import KubernetesSource
+from bot.sources.prometheus import PrometheusSource
+from commands.base import Context
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    prometheus: PrometheusSource
+    kubernetes: KubernetesSource
+    roles: RoleResolver
+    jobs: JobPool
+    fanout: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=32, thread_name_prefix="fanout")
+    )
+    ready: Callable[[], bool] = field(default=lambda: True)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, members_of: GroupMembers | None = None
+    ) -> Runtime:
+        return cls(
+            settings=settings,
+            prometheus=PrometheusSource(settings.prometheus.url, settings.prometheus.timeout_s),
+            kubernetes=KubernetesSource(settings.kubernetes),
+            roles=RoleResolver(settings.roles, members_of),
+            jobs=JobPool(settings.jobs.workers, settings.jobs.queue_limit),
+        )
+
+    def context(self, user_id: str, role: Role) -> Context:
+        return Context(
+            settings=self.settings,
+            prometheus=self.prometheus,
+            kubernetes=self.kubernetes,
+            user_id=user_id,
+            role=role,
+            fanout=self.fanout,
+        )
+
+    def execute(self, invocation: Invocation, user_id: str, role: Role) -> Report:
+        """Run one command. Never raises: a bug becomes a short message, the trace goes to
+        the log only."""
+        name = invocation.command.name
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            return invocation.command.run(self.context(user_id, role), invocation.args)
+        except UsageError as exc:
+            outcome = "usage"
+            return usage_report(str(exc))
+        except Exception:
+            outcome = "error"
+            log.exception("command_failed", command=name, user=user_id)
+            return Report.message(
+                f"/genai {name} failed",
+                "The command hit an internal error; the details are in the bot's log.",
+            )
+        finally:
+            COMMANDS.labels(command=name, outcome=outcome).inc()
+            COMMAND_SECONDS.labels(command=name).observe(time.perf_counter() - started)
+
+    def close(self) -> None:
+        self.jobs.shutdown(wait=False)
+        self.fanout.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,95 @@
+"""One bot process: the Bolt app on Socket Mode or HTTP, plus the HTTP server for probes,
+metrics (and, in HTTP mode, Slack's requests)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import structlog
+import uvicorn
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_sdk import WebClient
+
+from bot.app import build_app, build_client, usergroup_members
+from bot.config import Settings
+from bot.http import build_http_app
+from bot.runtime import Runtime
+
+log = structlog.get_logger(__name__)
+
+
+class Bot:
+    def __init__(
+        self, settings: Settings, client: WebClient | None = None, runtime: Runtime | None = None
+    ) -> None:
+        self.settings = settings
+        self.client = client or build_client(settings)
+        self.runtime = runtime or Runtime.from_settings(settings, usergroup_members(self.client))
+        self.bolt = build_app(settings, self.runtime, self.client)
+        self.socket: SocketModeHandler | None = None
+        if settings.slack.mode == "socket":
+            assert settings.slack.app_token is not None, "socket mode needs slack.app_token"
+            self.socket = SocketModeHandler(
+                self.bolt, settings.slack.app_token.get_secret_value(), web_client=self.client
+            )
+        http_app = build_http_app(self.bolt if self.socket is None else None, self.ready)
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                http_app,
+                host=settings.http.host,
+                port=settings.http.port,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=2,
+            )
+        )
+        self._thread: threading.Thread | None = None
+
+    def ready(self) -> bool:
+        if self.socket is not None and not self.socket.client.is_connected():
+            return False
+        return self.runtime.ready()
+
+    @property
+    def port(self) -> int:
+        servers = self._server.servers
+        return int(servers[0].sockets[0].getsockname()[1]) if servers else self.settings.http.port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Bot:
+        """Start in the background (tests, demo). Returns once HTTP listens and Socket Mode
+        has connected."""
+        self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the HTTP server did not start")
+            time.sleep(0.01)
+        if self.socket is not None:
+            self.socket.connect()  # type: ignore[no-untyped-call]
+        log.info("bot_started", mode=self.settings.slack.mode, port=self.port)
+        return self
+
+    def serve_forever(self) -> None:
+        self.start()
+        try:
+            while self._thread is not None and self._thread.is_alive():
+                self._thread.join(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        if self.socket is not None:
+            self.socket.close()  # type: ignore[no-untyped-call]
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(5)
+        self.runtime.close()

@@ -1,0 +1,14 @@
+"""The subcommands, by name. A new subcommand is one module plus one line here."""
+
+from __future__ import annotations
+
+from commands import help as help_cmd
+from commands import status
+from commands.base import Command
+
+COMMANDS: dict[str, Command] = {c.name: c for c in (status.COMMAND, help_cmd.COMMAND)}
+
+
+def usage() -> str:
+    names = " | ".join(COMMANDS)
+    return f"Usage: /genai {names}"

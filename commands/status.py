@@ -1,0 +1,207 @@
+"""`/genai status`: the guide's daily checklist, one row per check, from live data."""
+
+from __future__ import annotations
+
+from bot.report import Report, Row, Section, Status
+from commands import promql
+from commands.base import Command, Context, no_args, run_checks
+
+USAGE = "/genai status"
+
+
+def _ceiling(value: float, limit: float, warn_fraction: float) -> Status:
+    if value > limit:
+        return Status.FAIL
+    if value > limit * warn_fraction:
+        return Status.WARN
+    return Status.OK
+
+
+def _names(items: list[str], limit: int = 8) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" … and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def check_gpu_nodes(ctx: Context) -> list[Row]:
+    selector = ctx.settings.thresholds.gpu_node_selector
+    nodes = ctx.kubernetes.list_nodes(selector)
+    name = "GPU nodes Ready"
+    if not nodes:
+        return [
+            Row(check=name, status=Status.WARN, value="0 nodes", threshold="all Ready",
+                detail=f"no node is labelled {selector}")
+        ]
+    bad = sorted((n for n in nodes if not n.ready), key=lambda n: n.name)
+    cordoned = sorted(n.name for n in nodes if n.unschedulable)
+    detail = []
+    if bad:
+        detail.append("not Ready: " + _names([f"{n.name} ({n.reason})" for n in bad]))
+    if cordoned:
+        detail.append("cordoned: " + _names(cordoned))
+    return [
+        Row(
+            check=name,
+            status=Status.FAIL if bad else Status.OK,
+            value=f"{len(nodes) - len(bad)}/{len(nodes)} Ready",
+            threshold="all Ready",
+            detail="; ".join(detail),
+        )
+    ]
+
+
+def check_model_pods(ctx: Context) -> list[Row]:
+    namespace = ctx.settings.thresholds.inference_namespace
+    # Completed pods (jobs) are not serving and not failing: leave them out of the count.
+    pods = [p for p in ctx.kubernetes.list_pods(namespace) if p.phase != "Succeeded"]
+    name = "Model pods Running"
+    if not pods:
+        return [
+            Row(check=name, status=Status.WARN, value="0 pods", threshold="all Running",
+                detail=f"no pods in namespace {namespace}")
+        ]
+    bad = sorted((p for p in pods if not p.healthy), key=lambda p: p.name)
+    return [
+        Row(
+            check=name,
+            status=Status.FAIL if bad else Status.OK,
+            value=f"{len(pods) - len(bad)}/{len(pods)} Running",
+            threshold="all Running",
+            detail=_names([f"{p.name}: {p.reason}" for p in bad]) if bad else "",
+        )
+    ]
+
+
+def check_error_rate(ctx: Context) -> list[Row]:
+    t = ctx.settings.thresholds
+    samples = ctx.prometheus.query(promql.ERROR_RATE_BY_MODEL)
+    name = "Error rate"
+    if not samples:
+        return [Row(check=name, status=Status.UNKNOWN, value="no data",
+                    threshold=f"< {t.error_rate_max:.0%}",
+                    detail="no inference_request_total traffic in the last 5m")]
+    ranked = sorted(samples, key=lambda s: s.value, reverse=True)
+    worst = ranked[0]
+    model = worst.labels.get("model", "")
+    return [
+        Row(
+            check=name,
+            status=_ceiling(worst.value, t.error_rate_max, t.warn_fraction),
+            value=f"{worst.value:.2%}" + (f" ({model})" if len(ranked) > 1 and model else ""),
+            threshold=f"< {t.error_rate_max:.0%}",
+            detail=_names([f"{s.labels.get('model', '?')} {s.value:.2%}" for s in ranked])
+            if len(ranked) > 1 else "",
+        )
+    ]
+
+
+def check_p99_latency(ctx: Context) -> list[Row]:
+    t = ctx.settings.thresholds
+    samples = ctx.prometheus.query(promql.P99_BY_MODEL)
+    name = "P99 latency"
+    if not samples:
+        return [Row(check=name, status=Status.UNKNOWN, value="no data",
+                    threshold=f"< {t.p99_latency_max_s:g} s",
+                    detail="no inference_request_duration_seconds data in the last 5m")]
+    ranked = sorted(samples, key=lambda s: s.value, reverse=True)
+    worst = ranked[0]
+    model = worst.labels.get("model", "")
+    return [
+        Row(
+            check=name,
+            status=_ceiling(worst.value, t.p99_latency_max_s, t.warn_fraction),
+            value=f"{worst.value:.2f} s" + (f" ({model})" if len(ranked) > 1 and model else ""),
+            threshold=f"< {t.p99_latency_max_s:g} s",
+            detail=_names([f"{s.labels.get('model', '?')} {s.value:.2f} s" for s in ranked])
+            if len(ranked) > 1 else "",
+        )
+    ]
+
+
+def check_gpu_util(ctx: Context) -> list[Row]:
+    t = ctx.settings.thresholds
+    lo, hi = t.gpu_util_min_pct, t.gpu_util_max_pct
+    u = promql.GPU_UTIL
+    stats = promql.split_stats(ctx.prometheus.query(promql.stats_query({
+        "avg": f"avg({u})",
+        "n": f"count({u})",
+        "low": f"count({u} < {lo:g})",
+        "high": f"count({u} > {hi:g})",
+    })))
+    name = "GPU utilisation"
+    threshold = f"{lo:g}–{hi:g}%"
+    if "avg" not in stats:
+        return [Row(check=name, status=Status.UNKNOWN, value="no data", threshold=threshold,
+                    detail="no DCGM_FI_DEV_GPU_UTIL series (is dcgm-exporter scraped?)")]
+    avg = stats["avg"][0].value
+    n = int(stats["n"][0].value)
+    low = int(stats["low"][0].value) if "low" in stats else 0
+    high = int(stats["high"][0].value) if "high" in stats else 0
+    return [
+        Row(
+            check=name,
+            status=Status.OK if lo <= avg <= hi else Status.WARN,
+            value=f"{avg:.0f}% avg",
+            threshold=threshold,
+            detail=f"{n} GPUs: {low} under {lo:g}%, {high} over {hi:g}%",
+        )
+    ]
+
+
+def check_gpu_memory(ctx: Context) -> list[Row]:
+    t = ctx.settings.thresholds
+    ratio = promql.GPU_MEM_RATIO
+    stats = promql.split_stats(ctx.prometheus.query(promql.stats_query({
+        "worst": f"topk(1, {ratio})",
+        "n": f"count({ratio})",
+        "over": f"count({ratio} > {t.gpu_mem_max_ratio:g})",
+    })))
+    name = "GPU memory"
+    threshold = f"< {t.gpu_mem_max_ratio:.0%}"
+    if "worst" not in stats:
+        return [Row(check=name, status=Status.UNKNOWN, value="no data", threshold=threshold,
+                    detail="no DCGM_FI_DEV_FB_USED / DCGM_FI_DEV_FB_FREE series")]
+    worst = stats["worst"][0]
+    n = int(stats["n"][0].value)
+    over = int(stats["over"][0].value) if "over" in stats else 0
+    return [
+        Row(
+            check=name,
+            status=_ceiling(worst.value, t.gpu_mem_max_ratio, t.warn_fraction),
+            value=f"{worst.value:.0%} max",
+            threshold=threshold,
+            detail=f"worst {promql.gpu_name(worst.labels)}; {over} of {n} GPUs over "
+            f"{t.gpu_mem_max_ratio:.0%}",
+        )
+    ]
+
+
+CHECKS = (
+    ("GPU nodes Ready", check_gpu_nodes),
+    ("Model pods Running", check_model_pods),
+    ("Error rate", check_error_rate),
+    ("P99 latency", check_p99_latency),
+    ("GPU utilisation", check_gpu_util),
+    ("GPU memory", check_gpu_memory),
+)
+
+
+def run(ctx: Context, args: list[str]) -> Report:
+    no_args(args, USAGE)
+    rows = run_checks(ctx, CHECKS)
+    counts = {s: sum(1 for r in rows if r.status is s) for s in Status}
+    summary = ", ".join(f"{counts[s]} {s.value}" for s in Status if counts[s])
+    return Report(
+        title="Daily checklist",
+        summary=summary,
+        sections=[Section(rows=rows)],
+        footer=f"namespace {ctx.settings.thresholds.inference_namespace} · "
+        f"GPU nodes {ctx.settings.thresholds.gpu_node_selector}",
+    )
+
+
+COMMAND = Command(
+    name="status",
+    usage=USAGE,
+    summary="the daily checklist: GPU nodes, model pods, error rate, P99, GPU use and memory",
+    run=run,
+)
