@@ -10,7 +10,7 @@ import logging
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -72,12 +72,13 @@ class _RedactingFormatter(logging.Formatter):
         return redact_text(super().format(record))
 
 
-def configure_logging(fmt: str = "auto", level: str = "info") -> None:
-    use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
+    stream = stream or sys.stderr
+    use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
     renderer: Any = (
         structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(_RedactingFormatter("%(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]

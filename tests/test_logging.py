@@ -1,0 +1,60 @@
+"""Secrets never reach the log: the redaction processor, through the real structlog chain."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from bot.logs import REDACTED, configure_logging, redact_text
+
+SECRETS = {
+    "slack bot token": "xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOpQrStUvWx",
+    "slack app token": "xapp-1-A0123456789-1234567890123-abcdef0123456789",
+    "aws key id": "AKIAIOSFODNN7EXAMPLE",
+    "aws secret": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+}
+
+
+@pytest.fixture
+def out() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    structlog.reset_defaults()
+    configure_logging("json", "debug", stream=stream)
+    yield stream
+    structlog.reset_defaults()
+    logging.getLogger().handlers.clear()
+
+
+def test_secrets_in_fields_and_messages_are_redacted(out: io.StringIO) -> None:
+    structlog.get_logger("test").info(
+        "connecting with " + SECRETS["slack bot token"],
+        app_token=SECRETS["slack app token"],
+        env={"AWS_ACCESS_KEY_ID": SECRETS["aws key id"],
+             "AWS_SECRET_ACCESS_KEY": SECRETS["aws secret"]},
+        header="Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig",
+        dsn="postgresql://genai:hunter2@db:5432/genai",
+        model="llama-2-7b",
+    )
+    raw = out.getvalue()
+    for secret in [*SECRETS.values(), "hunter2", "eyJhbGciOiJIUzI1NiJ9"]:
+        assert secret not in raw
+    event = json.loads(raw.strip().splitlines()[-1])
+    assert event["model"] == "llama-2-7b"  # ordinary fields survive
+    assert event["dsn"] == f"postgresql://genai:{REDACTED}@db:5432/genai"
+    assert event["event"] == f"connecting with {REDACTED}"
+    assert event["level"] == "info" and "timestamp" in event
+
+
+def test_stdlib_loggers_are_redacted_too(out: io.StringIO) -> None:
+    logging.getLogger("slack_sdk").warning("token=%s", SECRETS["slack bot token"])
+    assert out.getvalue().strip() == f"token={REDACTED}"
+
+
+def test_redact_text_leaves_ordinary_text() -> None:
+    text = "GPU gpu-node-1/gpu3 at 93% memory, pod vllm-0"
+    assert redact_text(text) == text
