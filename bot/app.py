@@ -93,11 +93,12 @@ def register_commands(app: App, runtime: Runtime) -> None:
 def _deliver(runtime: Runtime, invocation: Any, user_id: str, role: Any, respond: Respond) -> None:
     report = runtime.execute(invocation, user_id, role)
     name = invocation.command.name
+    audience = "ephemeral" if report.private else "in_channel"
     try:
-        resp = respond(response_type="in_channel", **_report_payload(report))
+        resp = respond(response_type=audience, **_report_payload(report))
         if resp.status_code != 200:
             # Slack refused the blocks; the plain text still gets the answer across.
             log.error("respond_rejected", command=name, status=resp.status_code, body=resp.body)
-            respond(response_type="in_channel", text=fallback_text(report))
+            respond(response_type=audience, text=fallback_text(report))
     except (SlackApiError, OSError) as exc:
         log.error("respond_failed", command=name, error=str(exc))

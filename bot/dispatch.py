@@ -26,7 +26,7 @@ def usage_report(problem: str | None = None) -> Report:
     lines = [problem] if problem else []
     lines.append(usage())
     lines.extend(f"{c.usage}: {c.summary}" for c in COMMANDS.values())
-    return Report(title="genai-ops-bot usage", sections=[Section(lines=lines)])
+    return Report(title="genai-ops-bot usage", sections=[Section(lines=lines)], private=True)
 
 
 def parse(text: str, role: Role) -> Invocation | Report:

@@ -59,6 +59,8 @@ class Report(BaseModel):
     sections: list[Section] = Field(default_factory=list)
     actions: list[Action] = Field(default_factory=list)
     footer: str = ""
+    # Only the asker sees it: usage, refusals, errors. Reports for the team are public.
+    private: bool = False
 
     @property
     def rows(self) -> list[Row]:
@@ -71,6 +73,6 @@ class Report(BaseModel):
         return max((r.status for r in rows), key=lambda s: s.rank) if rows else Status.OK
 
     @classmethod
-    def message(cls, title: str, *lines: str) -> Report:
+    def message(cls, title: str, *lines: str, private: bool = True) -> Report:
         """A report that is only text: usage, refusals, confirmations."""
-        return cls(title=title, sections=[Section(lines=list(lines))])
+        return cls(title=title, sections=[Section(lines=list(lines))], private=private)

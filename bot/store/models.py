@@ -1,0 +1,287 @@
+"""ORM schema of the durable store (SQLAlchemy 2 typed declarative).
+
+Every datetime is timezone-aware UTC: :class:`UTCDateTime` converts on the way in and
+re-attaches UTC on the way out (SQLite keeps no offset). JSON columns are ``JSONB`` on
+PostgreSQL and ``JSON`` (text) elsewhere.
+
+The "one open incident per alert group" rule is a plain unique index on
+``(fingerprint_hash, open_marker)``: ``open_marker`` is 1 while the incident fires and NULL once
+it is resolved, and NULLs never collide in a unique index on SQLite or PostgreSQL. The index is
+on the sha256 of the groupKey rather than the groupKey text itself, because a groupKey has no
+length bound and PostgreSQL refuses btree entries above ~2.7 kB.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+INCIDENT_STATUSES = ("firing", "resolved")
+OUTBOX_STATES = ("pending", "sending", "done", "dead")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """A naive datetime is taken as UTC; an aware one is converted to UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that always binds and returns aware UTC datetimes."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = as_utc(value)
+        if dialect.name == "sqlite":
+            # SQLite stores text: keep one fixed format (no offset) so that string
+            # comparison equals time comparison.
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return as_utc(value)
+
+
+def _json() -> TypeEngine[Any]:
+    return JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: _json(),
+        list[Any]: _json(),
+    }
+
+
+class Incident(Base):
+    """One alert group episode: from first firing to resolve. A re-fire is a new row."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        # One open incident per alert group (NULL open_marker = resolved, never collides).
+        Index("uq_incidents_open_group", "fingerprint_hash", "open_marker", unique=True),
+        UniqueConstraint("fingerprint_hash", "generation"),
+        CheckConstraint(
+            "(status = 'firing' AND open_marker = 1) OR "
+            "(status = 'resolved' AND open_marker IS NULL)",
+            name="status_open_marker",
+        ),
+        Index("ix_incidents_opened_at", "opened_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(16), unique=True)
+    group_key: Mapped[str] = mapped_column(Text)
+    fingerprint_hash: Mapped[str] = mapped_column(String(64))
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(16))
+    open_marker: Mapped[int | None] = mapped_column(Integer)
+    alertname: Mapped[str] = mapped_column(String(255))
+    severity: Mapped[str | None] = mapped_column(String(64))
+    receiver: Mapped[str] = mapped_column(String(255), default="")
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    annotations: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    channel: Mapped[str] = mapped_column(String(255))
+    slack_ts: Mapped[str | None] = mapped_column(String(64))
+    thread_ts: Mapped[str | None] = mapped_column(String(64))
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column()
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    acked_by: Mapped[str | None] = mapped_column(String(64))
+    acked_at: Mapped[datetime | None] = mapped_column()
+    silence_id: Mapped[str | None] = mapped_column(String(128))
+    silenced_until: Mapped[datetime | None] = mapped_column()
+    drill: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "firing"
+
+    @property
+    def tta_s(self) -> float | None:
+        """Time to acknowledge in seconds, or None while unacknowledged."""
+        if self.acked_at is None:
+            return None
+        return (self.acked_at - self.opened_at).total_seconds()
+
+    def mark_firing(self) -> None:
+        self.status = "firing"
+        self.open_marker = 1
+
+    def mark_resolved(self, at: datetime, by: str | None = None) -> None:
+        self.status = "resolved"
+        self.open_marker = None
+        self.resolved_at = at
+        self.resolved_by = by
+
+
+class AlertEvent(Base):
+    """One received Alertmanager notification. Duplicates (retries, HA peers) collide."""
+
+    __tablename__ = "alert_events"
+    __table_args__ = (UniqueConstraint("incident_id", "payload_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(16))
+    payload_hash: Mapped[str] = mapped_column(String(64))
+    alerts: Mapped[list[Any]] = mapped_column(default=list)
+    truncated_alerts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Action(Base):
+    """The audit log: who did what, when, and whether it was allowed."""
+
+    __tablename__ = "actions"
+    __table_args__ = (
+        Index("ix_actions_incident_id", "incident_id"),
+        Index("ix_actions_drill_id", "drill_id"),
+        Index("ix_actions_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="SET NULL")
+    )
+    drill_id: Mapped[int | None] = mapped_column(ForeignKey("drills.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    allowed: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Outbox(Base):
+    """Slack messages to deliver. ``dedupe_key`` makes enqueueing idempotent."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint(
+            "state IN ('pending', 'sending', 'done', 'dead')", name="state"
+        ),
+        Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
+        Index("ix_outbox_incident_id", "incident_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="SET NULL")
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(255))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_until: Mapped[datetime | None] = mapped_column()
+    slack_ts: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column()
+
+
+class Drill(Base):
+    """A Game Day drill."""
+
+    __tablename__ = "drills"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(16), unique=True)
+    scenario: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    started_by: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column()
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="SET NULL")
+    )
+    findings: Mapped[list[Any]] = mapped_column(default=list)
+    action_items: Mapped[list[Any]] = mapped_column(default=list)
+    scheduled_job: Mapped[str | None] = mapped_column(String(128))
+
+
+class DrillEvent(Base):
+    """A timeline entry of a drill: detected, acked, diagnosed, resolved, note, ..."""
+
+    __tablename__ = "drill_events"
+    __table_args__ = (Index("ix_drill_events_drill_id", "drill_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    drill_id: Mapped[int] = mapped_column(ForeignKey("drills.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class SlackEvent(Base):
+    """Processed Slack ``event_id`` values (Slack retries events)."""
+
+    __tablename__ = "slack_events"
+
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SchedulerRun(Base):
+    """One row per fired (job, scheduled_for): the primary key makes each run fire once."""
+
+    __tablename__ = "scheduler_runs"
+
+    job: Mapped[str] = mapped_column(String(128), primary_key=True)
+    scheduled_for: Mapped[datetime] = mapped_column(primary_key=True)
+    claimed_by: Mapped[str] = mapped_column(String(128))
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Lease(Base):
+    """A named lease (e.g. the scheduler leader) held until ``expires_at``."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column()
