@@ -51,12 +51,17 @@ __all__ = [
     "group_hash",
     "new_public_id",
     "notification_hash",
+    "open_store",
     "utcnow",
 ]
 
 
 def open_store(url: str, *, migrate: bool = True) -> Store:
-    """A :class:`Store` on ``url``, migrated to head unless ``migrate=False``."""
+    """A :class:`Store` on ``url``, migrated to head unless ``migrate=False``.
+
+    ``sqlite://`` (in memory) shares one connection: fine for single-threaded tests only;
+    use a file for anything concurrent.
+    """
     db = Database(url)
     if migrate:
         db.migrate()

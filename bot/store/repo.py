@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -826,17 +826,13 @@ class Store:
 
     def prune_slack_events(self, older_than: datetime) -> int:
         """Forget event ids received before ``older_than``; returns how many."""
+        stmt = (
+            delete(SlackEvent)
+            .where(SlackEvent.received_at < as_utc(older_than))
+            .returning(SlackEvent.event_id)
+        )
         with self.db.session() as s:
-            ids = list(
-                s.scalars(
-                    select(SlackEvent.event_id).where(SlackEvent.received_at < as_utc(older_than))
-                )
-            )
-            for event_id in ids:
-                obj = s.get(SlackEvent, event_id)
-                if obj is not None:
-                    s.delete(obj)
-            return len(ids)
+            return len(s.execute(stmt).all())
 
     def try_lease(self, name: str, holder: str, ttl_s: float, now: datetime) -> bool:
         """Take or renew lease ``name`` until ``now + ttl_s``. True if ``holder`` has it:
