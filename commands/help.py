@@ -21,6 +21,7 @@ def run(ctx: Context, args: list[str]) -> Report:
         summary="Runs the GenAI platform operations guide from Slack.",
         sections=[Section(title="Commands", lines=lines)],
         footer=f"You are a {ctx.role.label}.",
+        private=True,
     )
 
 

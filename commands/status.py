@@ -18,7 +18,7 @@ def _ceiling(value: float, limit: float, warn_fraction: float) -> Status:
 
 
 def _names(items: list[str], limit: int = 8) -> str:
-    shown = ", ".join(items[:limit])
+    shown = "; ".join(items[:limit])
     return shown + (f" … and {len(items) - limit} more" if len(items) > limit else "")
 
 

@@ -44,8 +44,10 @@ def build_api_client(settings: KubernetesSettings) -> k8s.ApiClient:
             cfg.host = str(settings.url).rstrip("/")
             cfg.verify_ssl = settings.verify_tls
             if settings.token is not None:
-                cfg.api_key = {"authorization": settings.token.get_secret_value()}
-                cfg.api_key_prefix = {"authorization": "Bearer"}
+                bearer = f"Bearer {settings.token.get_secret_value()}"
+                # Client 36 reads the key under "BearerToken", older ones under
+                # "authorization"; a prefix set under the old name would be silently dropped.
+                cfg.api_key = {"authorization": bearer, "BearerToken": bearer}
         elif settings.mode == "incluster":
             k8s_config.load_incluster_config(client_configuration=cfg)
         elif settings.mode == "kubeconfig":

@@ -1,0 +1,28 @@
+"""`make bench`: run every benchmark and print one table each."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from tests.bench import ack
+from tests.bench.table import print_table
+
+BENCHMARKS = {
+    "Ack latency: 50 concurrent /genai status, backends 5 s each (Slack wants an ack in 3 s)": ack,
+}
+
+
+def main(argv: list[str]) -> int:
+    wanted = set(argv)
+    for title, module in BENCHMARKS.items():
+        if wanted and module.__name__.rsplit(".", 1)[-1] not in wanted:
+            continue
+        started = time.perf_counter()
+        header, rows = module.run()
+        print_table(f"{title} ({time.perf_counter() - started:.0f} s)", header, rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
