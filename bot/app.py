@@ -7,11 +7,12 @@ deliver the Report through `respond()`.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import structlog
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltResponse, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
@@ -53,12 +54,24 @@ def build_app(
         # Signatures only exist on HTTP requests; Socket Mode is authenticated by the app token.
         request_verification_enabled=settings.slack.mode == "http",
         token_verification_enabled=token_verification,
-        process_before_response=False,
-        # Bolt's default pool has 5 threads; acks must never queue behind them.
+        # Listeners here only parse, ack and enqueue, so they run inline in the dispatching
+        # thread: no hop to Bolt's listener pool (5 threads by default, where acks queue
+        # behind slow work) and no 10 ms polling for the ack. The work goes to the job pool.
+        process_before_response=True,
         listener_executor=ThreadPoolExecutor(
             max_workers=settings.jobs.listener_threads, thread_name_prefix="listener"
         ),
     )
+    if settings.slack.mode == "socket":
+        # In HTTP mode the server counts requests in from arrival; here, from dispatch.
+        @app.middleware
+        def hold_jobs_until_acked(next: Callable[[], BoltResponse]) -> BoltResponse:
+            runtime.jobs.gate.enter()
+            try:
+                return next()
+            finally:
+                runtime.jobs.gate.leave()
+
     register_commands(app, runtime)
     return app
 
@@ -79,15 +92,15 @@ def register_commands(app: App, runtime: Runtime) -> None:
             ack(response_type="ephemeral", **_report_payload(parsed))
             ACK_SECONDS.observe(time.perf_counter() - started)
             return
-        try:
-            runtime.jobs.submit(lambda: _deliver(runtime, parsed, user_id, role, respond))
-        except PoolFull:
-            ack(response_type="ephemeral",
-                text=":no_entry: The bot is busy with other commands; try again in a minute.")
-            return
+        # Ack before the job exists: its backend calls would compete with this ack for the GIL.
         shown = escape(truncate(text, 80))
         ack(response_type="ephemeral", text=f":hourglass_flowing_sand: Working on /genai {shown}…")
         ACK_SECONDS.observe(time.perf_counter() - started)
+        try:
+            runtime.jobs.submit(lambda: _deliver(runtime, parsed, user_id, role, respond))
+        except PoolFull:
+            respond(response_type="ephemeral",
+                    text=":no_entry: The bot is busy with other commands; try again in a minute.")
 
 
 def _deliver(runtime: Runtime, invocation: Any, user_id: str, role: Any, respond: Respond) -> None:

@@ -117,6 +117,8 @@ class JobSettings(BaseModel):
     workers: int = Field(default=16, ge=1, le=256)
     queue_limit: int = Field(default=200, ge=1)
     listener_threads: int = Field(default=32, ge=1, le=512)
+    # Backend calls of all running commands together; a status report makes six.
+    fanout_threads: int = Field(default=96, ge=1, le=1024)
 
 
 class Settings(BaseSettings):

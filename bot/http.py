@@ -16,24 +16,33 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from bot.jobs import AckGate
 from bot.metrics import REGISTRY
 
 MAX_SLACK_BODY = 1 << 20
 
 
-def build_http_app(bolt: App | None, ready: Callable[[], bool]) -> Starlette:
+def build_http_app(
+    bolt: App | None, ready: Callable[[], bool], gate: AckGate | None = None
+) -> Starlette:
+    gate = gate or AckGate()
+
     async def slack_events(request: Request) -> Response:
         if bolt is None:
             return PlainTextResponse("Slack HTTP mode is off (slack.mode=socket)", 404)
-        body = await request.body()
-        if len(body) > MAX_SLACK_BODY:
-            return PlainTextResponse("body too large", 413)
-        bolt_req = BoltRequest(
-            body=body.decode("utf-8", errors="replace"),
-            query=request.url.query,
-            headers={k: [v] for k, v in request.headers.items()},
-        )
-        resp = await run_in_threadpool(bolt.dispatch, bolt_req)
+        gate.enter()  # from arrival, not from dispatch: queued requests count too
+        try:
+            body = await request.body()
+            if len(body) > MAX_SLACK_BODY:
+                return PlainTextResponse("body too large", 413)
+            bolt_req = BoltRequest(
+                body=body.decode("utf-8", errors="replace"),
+                query=request.url.query,
+                headers={k: [v] for k, v in request.headers.items()},
+            )
+            resp = await run_in_threadpool(bolt.dispatch, bolt_req)
+        finally:
+            gate.leave()
         return Response(
             status_code=resp.status,
             content=resp.body,

@@ -10,14 +10,44 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from bot.metrics import JOBS_QUEUED
 
 
+class AckGate:
+    """Slack's 3 s ack comes before any background work.
+
+    Requests count themselves in while they wait for their ack; a job waits (at most
+    `max_wait_s`) until none is pending before it starts. In a burst of 50 commands the
+    backend calls of the first jobs would otherwise take the GIL from the later acks.
+    """
+
+    def __init__(self, max_wait_s: float = 0.5) -> None:
+        self._pending = 0
+        self._cond = threading.Condition()
+        self.max_wait_s = max_wait_s
+
+    def enter(self) -> None:
+        with self._cond:
+            self._pending += 1
+
+    def leave(self) -> None:
+        with self._cond:
+            self._pending -= 1
+            if self._pending <= 0:
+                self._pending = 0
+                self._cond.notify_all()
+
+    def wait_clear(self) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._pending == 0, timeout=self.max_wait_s)
+
+
 class PoolFull(Exception):
     """More work is queued than the configured limit; the user is told to retry."""
 
 
 class JobPool:
-    def __init__(self, workers: int, queue_limit: int) -> None:
+    def __init__(self, workers: int, queue_limit: int, gate: AckGate | None = None) -> None:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="job")
         self._slots = threading.BoundedSemaphore(workers + queue_limit)
+        self.gate = gate or AckGate()
 
     def submit(self, fn: Callable[[], None]) -> Future[None]:
         if not self._slots.acquire(blocking=False):
@@ -26,6 +56,7 @@ class JobPool:
 
         def wrapped() -> None:
             try:
+                self.gate.wait_clear()
                 fn()
             finally:
                 JOBS_QUEUED.dec()

@@ -30,9 +30,7 @@ class Runtime:
     kubernetes: KubernetesSource
     roles: RoleResolver
     jobs: JobPool
-    fanout: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=32, thread_name_prefix="fanout")
-    )
+    fanout: ThreadPoolExecutor
     ready: Callable[[], bool] = field(default=lambda: True)
 
     @classmethod
@@ -45,6 +43,7 @@ class Runtime:
             kubernetes=KubernetesSource(settings.kubernetes),
             roles=RoleResolver(settings.roles, members_of),
             jobs=JobPool(settings.jobs.workers, settings.jobs.queue_limit),
+            fanout=ThreadPoolExecutor(settings.jobs.fanout_threads, thread_name_prefix="fanout"),
         )
 
     def context(self, user_id: str, role: Role) -> Context:

@@ -33,7 +33,9 @@ class Bot:
             self.socket = SocketModeHandler(
                 self.bolt, settings.slack.app_token.get_secret_value(), web_client=self.client
             )
-        http_app = build_http_app(self.bolt if self.socket is None else None, self.ready)
+        http_app = build_http_app(
+            self.bolt if self.socket is None else None, self.ready, self.runtime.jobs.gate
+        )
         self._server = uvicorn.Server(
             uvicorn.Config(
                 http_app,

@@ -208,3 +208,30 @@ def test_help_and_http_endpoints(
     metrics = httpx.get(bot.url + "/metrics").text
     assert 'genai_bot_commands_total{command="help",outcome="ok"}' in metrics
     assert "genai_bot_ack_seconds_bucket" in metrics
+
+
+def test_concurrent_slow_commands_are_all_acked(
+    clusters: dict[str, Cluster], make_bot: BotFactory, slack: SlackStandin
+) -> None:
+    """Twenty commands at once whose Kubernetes calls take 4 s: every one is acked (Slack
+    would show the rest an error), and every report still arrives."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    c = clusters["healthy"]
+    c.kube.delay(r"/api/v1/", 4)
+    try:
+        bot = make_bot(c.prometheus_url, c.kube.url, kubernetes={"timeout_s": 10})
+        with ThreadPoolExecutor(20) as pool:
+            answers = list(pool.map(
+                lambda _: slack.send_slash_command(bot.url + "/slack/events", "status"),
+                range(20)))
+        assert [a.status_code for a in answers] == [200] * 20
+        assert all(d.acked_in_time for d in slack.deliveries)
+        deadline = time.monotonic() + 30
+        while len(slack.calls_to("response_url", ok=True)) < 20 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        reports = slack.calls_to("response_url", ok=True)
+    finally:
+        c.kube.clear_faults()
+    assert len(reports) == 20
+    assert all(rows(r.params["blocks"])["GPU nodes Ready"][0] is Status.OK for r in reports)

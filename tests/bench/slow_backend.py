@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import threading
+import socket
+import subprocess
+import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.harness.procs import free_port
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -38,19 +43,40 @@ class _Server(ThreadingHTTPServer):
 
 
 class SlowBackend:
+    """Runs in its own process: its hundreds of sleeping connections must not steal the load
+    generator's CPU while it measures acks."""
+
     def __init__(self, delay: float) -> None:
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.delay = delay
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self.delay = delay
+        self.port = free_port()
+        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> SlowBackend:
-        self._thread.start()
-        return self
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.bench.slow_backend", str(self.port), str(self.delay)])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(
+                    ("127.0.0.1", self.port), timeout=0.2):
+                return self
+            time.sleep(0.05)
+        raise RuntimeError("slow backend did not start")
 
     def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.wait(10)
+
+
+def serve(port: int, delay: float) -> None:
+    server = _Server(("127.0.0.1", port), _Handler)
+    server.delay = delay
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]), float(sys.argv[2]))
