@@ -235,3 +235,20 @@ def test_concurrent_slow_commands_are_all_acked(
         c.kube.clear_faults()
     assert len(reports) == 20
     assert all(rows(r.params["blocks"])["GPU nodes Ready"][0] is Status.OK for r in reports)
+
+
+def test_cli_ask_prints_the_same_report_as_text(clusters: dict[str, Cluster]) -> None:
+    import os
+    import subprocess
+    import sys
+
+    c = clusters["unhealthy"]
+    env = {**os.environ, "GENAI_PROMETHEUS__URL": c.prometheus_url,
+           "GENAI_KUBERNETES__MODE": "url", "GENAI_KUBERNETES__URL": c.kube.url}
+    proc = subprocess.run([sys.executable, "-m", "bot.cli", "ask", "status"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "Daily checklist — 1 warn, 5 fail"
+    assert any(line.split()[:4] == ["fail", "GPU", "nodes", "Ready"] for line in lines)
+    assert "vllm-llama-2-7b-1: CrashLoopBackOff, last: OOMKilled, exit 137" in proc.stdout
