@@ -18,12 +18,12 @@ import hashlib
 import json
 import secrets
 import statistics
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -97,6 +97,17 @@ class OutboxRow:
     incident_public_id: str | None
     slack_ts: str | None
     thread_ts: str | None
+    created_at: datetime | None = None
+    reclaimed: bool = False
+    """True if the row was still ``sending`` under an expired claim: a worker took it
+    before and vanished, possibly after Slack accepted the message."""
+
+    @property
+    def may_have_been_sent(self) -> bool:
+        """A previous attempt may have reached Slack: a counted failed attempt (a 5xx or a
+        timeout can follow a successful post) or an expired claim. The worker then looks
+        for the message before posting again."""
+        return self.attempts > 0 or self.reclaimed
 
 
 @dataclass(frozen=True)
@@ -396,14 +407,22 @@ class Store:
             raise
 
     def claim_outbox(
-        self, worker_id: str, limit: int, now: datetime, lease_s: float
+        self,
+        worker_id: str,
+        limit: int,
+        now: datetime,
+        lease_s: float,
+        *,
+        exclude_channels: Collection[str] = (),
     ) -> list[OutboxRow]:
         """Claim up to ``limit`` deliverable rows, oldest first, until ``now + lease_s``.
 
         Deliverable: ``pending`` and due, or ``sending`` with an expired claim (a crashed
-        worker). An ``update`` waits for the incident's message ts, a ``thread_reply`` for
-        its thread ts. PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: the transaction holds
-        the write lock. A row is never handed to two live claims.
+        worker; such rows come back with ``reclaimed=True``). An ``update`` waits for the
+        incident's message ts, a ``thread_reply`` for its thread ts. Rows of
+        ``exclude_channels`` (channels the worker is pacing) are left alone. PostgreSQL:
+        ``FOR UPDATE SKIP LOCKED``; SQLite: the transaction holds the write lock. A row is
+        never handed to two live claims.
         """
         at = as_utc(now)
         until = at + timedelta(seconds=lease_s)
@@ -427,18 +446,21 @@ class Store:
             and_(Outbox.kind == _NEEDS_MESSAGE, has_message),
             and_(Outbox.kind == _NEEDS_THREAD, has_thread),
         )
+        conditions = [claimable, ready]
+        if exclude_channels:
+            conditions.append(Outbox.channel.not_in(list(exclude_channels)))
         with self.db.session() as s:
-            ids = list(
-                s.scalars(
-                    select(Outbox.id)
-                    .where(claimable, ready)
-                    .order_by(Outbox.id)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True, of=Outbox)
-                )
-            )
-            if not ids:
+            found = s.execute(
+                select(Outbox.id, Outbox.state)
+                .where(*conditions)
+                .order_by(Outbox.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True, of=Outbox)
+            ).all()
+            if not found:
                 return []
+            ids = [row_id for row_id, _ in found]
+            reclaimed = {row_id for row_id, state in found if state == "sending"}
             s.execute(
                 update(Outbox)
                 .where(Outbox.id.in_(ids), claimable)
@@ -469,9 +491,65 @@ class Store:
                     incident_public_id=pid,
                     slack_ts=msg_ts,
                     thread_ts=thr_ts,
+                    created_at=o.created_at,
+                    reclaimed=o.id in reclaimed,
                 )
                 for o, pid, msg_ts, thr_ts in rows
             ]
+
+    def mark_sending(
+        self, outbox_id: int, worker_id: str, now: datetime, lease_s: float
+    ) -> datetime | None:
+        """Call right before handing a claimed row to Slack: checks that ``worker_id`` still
+        holds the claim and extends it to ``now + lease_s`` (returned). None if the claim
+        was lost (expired and taken by another worker, or the row is finished): the caller
+        must not send then. With the send's timeout below ``lease_s``, no other worker can
+        take the row while the send is in flight."""
+        until = as_utc(now) + timedelta(seconds=lease_s)
+        with self.db.session() as s:
+            row = s.get(Outbox, outbox_id, with_for_update=True)
+            if row is None or row.state != "sending" or row.claimed_by != worker_id:
+                return None
+            row.claimed_until = until
+            return until
+
+    def release_outbox(
+        self,
+        outbox_ids: Collection[int],
+        *,
+        worker_id: str,
+        next_attempt_at: datetime | None = None,
+        error: str | None = None,
+        may_have_been_sent: bool = False,
+    ) -> int:
+        """Give claimed rows back without counting a failed attempt (pacing, a 429): back to
+        ``pending``, due at ``next_attempt_at`` (unchanged when None). ``error`` is kept in
+        ``last_error`` if given. ``may_have_been_sent`` keeps that knowledge for the next
+        claim: ``attempts`` is raised to at least 1 (the vanished worker's attempt).
+
+        Rows no longer held by ``worker_id`` are skipped. Returns the number released.
+        """
+        if not outbox_ids:
+            return 0
+        values: dict[str, Any] = {"state": "pending", "claimed_by": None, "claimed_until": None}
+        if next_attempt_at is not None:
+            values["next_attempt_at"] = as_utc(next_attempt_at)
+        if error is not None:
+            values["last_error"] = error[:2000]
+        if may_have_been_sent:
+            values["attempts"] = case((Outbox.attempts < 1, 1), else_=Outbox.attempts)
+        with self.db.session() as s:
+            result = s.execute(
+                update(Outbox)
+                .where(
+                    Outbox.id.in_(list(outbox_ids)),
+                    Outbox.state == "sending",
+                    Outbox.claimed_by == worker_id,
+                )
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
 
     def complete_outbox(
         self,

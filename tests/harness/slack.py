@@ -52,9 +52,14 @@ TRIGGER_TTL_S = 3.0
 RESPONSE_URL_MAX_USES = 5
 VERIFICATION_TOKEN = "legacy-verification-token"
 _JSON_PARAMS = ("blocks", "attachments", "view", "metadata")
+_CHANNEL_METHODS = frozenset(
+    {"chat.postMessage", "chat.update", "conversations.history", "conversations.replies"}
+)
+HISTORY_MAX_LIMIT = 999
 _USER_AGENT = "Slackbot 1.0 (+https://api.slack.com/robots)"
 
 JSONDict = dict[str, Any]
+_DROP = 0  # internal HTTP "status": close the connection without answering
 ApiAnswer = tuple[int, JSONDict, dict[str, str]]  # HTTP status, JSON body, extra headers
 
 
@@ -68,6 +73,7 @@ class Call:
     at: float
     status: int = 200
     token: str | None = None
+    dropped: bool = False  # processed, but the connection was closed before the answer
 
     @property
     def ok(self) -> bool:
@@ -157,6 +163,50 @@ def _truthy(value: Any) -> bool:
     return bool(value)
 
 
+def _valid_metadata(value: Any) -> bool:
+    """Slack message metadata: ``{"event_type": str, "event_payload": object}``."""
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("event_type"), str)
+        and bool(value["event_type"])
+        and isinstance(value.get("event_payload"), dict)
+    )
+
+
+def _in_window(msgs: Iterable[JSONDict], p: Mapping[str, Any]) -> list[JSONDict]:
+    """Messages between ``oldest`` and ``latest`` (exclusive unless ``inclusive``)."""
+    inclusive = _truthy(p.get("inclusive"))
+    oldest = float(p.get("oldest") or 0)
+    latest = float(p["latest"]) if p.get("latest") else None
+    out = []
+    for m in msgs:
+        ts = float(m["ts"])
+        if ts < oldest or (ts == oldest and not inclusive):
+            continue
+        if latest is not None and (ts > latest or (ts == latest and not inclusive)):
+            continue
+        out.append(m)
+    return out
+
+
+def _page(msgs: list[JSONDict], p: Mapping[str, Any], default_limit: int,
+          with_metadata: bool) -> JSONDict:
+    """One page of ``msgs`` as the Web API answers it (opaque ``next_cursor``)."""
+    limit = max(1, min(int(p.get("limit") or default_limit), HISTORY_MAX_LIMIT))
+    cursor = str(p.get("cursor") or "")
+    start = int(cursor.removeprefix("off:")) if cursor.startswith("off:") else 0
+    chunk = msgs[start : start + limit]
+    more = start + limit < len(msgs)
+    shown = []
+    for m in chunk:
+        item = SlackStandin.public(m)
+        if not with_metadata:
+            item.pop("metadata", None)
+        shown.append(item)
+    return {"ok": True, "messages": shown, "has_more": more,
+            "response_metadata": {"next_cursor": f"off:{start + limit}" if more else ""}}
+
+
 def _rand_id(prefix: str, n: int = 10) -> str:
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
     return prefix + "".join(secrets.choice(alphabet) for _ in range(n))
@@ -235,6 +285,9 @@ class _Handler(BaseHTTPRequestHandler):
                 url.path[len("/api/") :], url.query, raw, ctype,
                 self.headers.get("Authorization") or "",
             )
+            if status == _DROP:
+                self.close_connection = True  # no answer at all: the client sees a reset
+                return
             self._reply(status, json.dumps(body).encode(), "application/json; charset=utf-8",
                         extra)
         elif url.path.startswith("/response/"):
@@ -302,6 +355,8 @@ class SlackStandin:
 
         self._last_ts_us = 0
         self._fail_queue: dict[str, deque[tuple[int, int]]] = defaultdict(deque)
+        self._drop_queue: dict[str, int] = defaultdict(int)
+        self._channel_errors: dict[str, str] = {}
         self._ratio: tuple[float, int, random.Random, frozenset[str] | None] | None = None
         self._channel_bucket: tuple[_TokenBucket, int] | None = None
         self._triggers: dict[str, tuple[float, bool]] = {}
@@ -470,6 +525,23 @@ class SlackStandin:
             for _ in range(n):
                 self._fail_queue[method].append((status, retry_after))
 
+    def drop_next_response(self, method: str, n: int = 1) -> None:
+        """Process the next ``n`` successful calls of ``method`` (a message is really posted)
+        but close the connection instead of answering: the client sees a connection error,
+        as when Slack's answer is lost on the way back."""
+        with self._lock:
+            self._drop_queue[method] += n
+
+    def set_channel_error(self, channel: str, error: str | None) -> None:
+        """Make chat.postMessage, chat.update and conversations.history/replies on
+        ``channel`` answer ``error`` (e.g. ``channel_not_found``, ``not_in_channel``,
+        ``is_archived``); None lifts it."""
+        with self._lock:
+            if error is None:
+                self._channel_errors.pop(channel, None)
+            else:
+                self._channel_errors[channel] = error
+
     def set_429_ratio(
         self,
         ratio: float,
@@ -548,7 +620,17 @@ class SlackStandin:
                 except ValueError:
                     params[key] = value  # left as a string: handlers reject it
         with self._lock:
-            response = handler(params)
+            channel_error = self._channel_errors.get(str(params.get("channel") or ""))
+            if channel_error is not None and method in _CHANNEL_METHODS:
+                response = _err(channel_error)
+            else:
+                response = handler(params)
+            drop = bool(response.get("ok")) and self._drop_queue.get(method, 0) > 0
+            if drop:
+                self._drop_queue[method] -= 1
+        if drop:
+            self._record(Call(method, params, response, time.time(), 200, token, dropped=True))
+            return _DROP, response, {}
         return self._finish(method, params, token, 200, response, {})
 
     def _finish(
@@ -705,6 +787,8 @@ class SlackStandin:
         content = self._content(p)
         if not content["ok"]:
             return content
+        if "metadata" in p and not _valid_metadata(p["metadata"]):
+            return _err("invalid_metadata_format")
         extra: JSONDict = {k: p[k] for k in ("username", "icon_emoji", "icon_url", "metadata",
                                    "reply_broadcast") if k in p}
         msg = self._store_message(
@@ -868,28 +952,31 @@ class SlackStandin:
         return {"ok": True, "url": url}
 
     def _conversations_replies(self, p: JSONDict) -> JSONDict:
+        """The thread, oldest first; ``oldest``/``latest``/``inclusive`` keep the parent as
+        Slack does, ``limit`` and ``cursor`` page, ``include_all_metadata`` shows metadata."""
         channel, ts = p.get("channel"), p.get("ts")
         if not channel:
             return _err("channel_not_found")
         if not ts:
             return _missing("ts")
-        if str(channel) not in self.messages:
-            return _err("channel_not_found")
         found = self.thread(str(channel), str(ts))
         if not found:
             return _err("thread_not_found")
-        return {"ok": True, "messages": [self.public(m) for m in found], "has_more": False,
-                "response_metadata": {"next_cursor": ""}}
+        parent, replies = found[0], _in_window(found[1:], p)
+        return _page([parent, *replies], p, 1000, _truthy(p.get("include_all_metadata")))
 
     def _conversations_history(self, p: JSONDict) -> JSONDict:
+        """Top-level messages, newest first, with ``oldest``/``latest``/``inclusive``,
+        ``limit``/``cursor`` paging and ``include_all_metadata`` (metadata is hidden
+        without it). Any channel id exists (chat.postMessage takes any), unless
+        :meth:`set_channel_error` says otherwise."""
         channel = str(p.get("channel") or "")
-        if channel not in self.messages:
+        if not channel:
             return _err("channel_not_found")
-        top = [m for m in self.messages[channel] if m.get("thread_ts") in (None, m["ts"])]
-        newest_first = sorted(top, key=lambda m: float(m["ts"]), reverse=True)
-        limit = int(p.get("limit") or 100)
-        return {"ok": True, "messages": [self.public(m) for m in newest_first[:limit]],
-                "has_more": len(newest_first) > limit}
+        msgs = self.messages.get(channel, [])
+        top = [m for m in msgs if m.get("thread_ts") in (None, m["ts"])]
+        newest_first = sorted(_in_window(top, p), key=lambda m: float(m["ts"]), reverse=True)
+        return _page(newest_first, p, 100, _truthy(p.get("include_all_metadata")))
 
     def _reactions_add(self, p: JSONDict) -> JSONDict:
         name = str(p.get("name") or "")
@@ -1079,7 +1166,12 @@ class SlackStandin:
                 for msg in reversed(pool):
                     if message_ts is not None and msg["ts"] != message_ts:
                         continue
-                    for block, el in iter_elements(msg.get("blocks") or []):
+                    # Blocks may sit at the top level or inside attachments (colour bar).
+                    blocks = list(msg.get("blocks") or [])
+                    for att in msg.get("attachments") or []:
+                        if isinstance(att, dict):
+                            blocks.extend(att.get("blocks") or [])
+                    for block, el in iter_elements(blocks):
                         if el.get("action_id") == action_id:
                             return msg, block, el, ephemeral
         return None
