@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
 _ZWSP = "\u200b"
-_TABLE = str.maketrans(
-    {
-        "&": "&amp;",
-        "<": "&lt;",
-        ">": "&gt;",
-        # A zero-width space after a formatting character keeps `*x*`, `_x_`, `~x~` and
-        # backticks in a label from turning the rest of the message bold or into code.
-        "*": "*" + _ZWSP,
-        "_": "_" + _ZWSP,
-        "~": "~" + _ZWSP,
-        "`": "`" + _ZWSP,
-    }
-)
+_ENTITIES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+# Slack styles `*x*`, `_x_`, `~x~` only where the marker touches a word boundary, so a
+# marker between two word characters (DCGM_FI_DEV_FB_USED) is inert and stays as typed,
+# copy-paste intact. Anywhere else a zero-width space after it breaks the pairing.
+# Backticks open code spans anywhere: always neutralised.
+_MARKERS = re.compile(r"`|(?<![0-9A-Za-z])[*_~]|[*_~](?![0-9A-Za-z])")
 
 
 def escape(text: str) -> str:
     """Make untrusted text inert in mrkdwn: no pings (<!channel>, <@U…>), links or formatting."""
-    return text.translate(_TABLE)
+    return _MARKERS.sub(lambda m: m.group(0) + _ZWSP, text.translate(_ENTITIES))
 
 
 def escape_code(text: str) -> str:
