@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import structlog
-from slack_bolt import Ack, App, BoltResponse, Respond
+from slack_bolt import Ack, App, BoltContext, BoltResponse, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
@@ -73,6 +73,8 @@ def build_app(
                 runtime.jobs.gate.leave()
 
     register_commands(app, runtime)
+    register_alert_actions(app, runtime)
+    register_channel_listener(app, runtime)
     return app
 
 
@@ -115,3 +117,96 @@ def _deliver(runtime: Runtime, invocation: Any, user_id: str, role: Any, respond
             respond(response_type=audience, text=fallback_text(report))
     except (SlackApiError, OSError) as exc:
         log.error("respond_failed", command=name, error=str(exc))
+
+
+def _clicked(body: dict[str, Any]) -> tuple[str, str]:
+    """(user id, the action's value). Values are opaque incident ids and are looked up again;
+    nothing in them is trusted."""
+    action = (body.get("actions") or [{}])[0]
+    value = action.get("value") or (action.get("selected_option") or {}).get("value") or ""
+    return str((body.get("user") or {}).get("id", "")), str(value)
+
+
+def register_alert_actions(app: App, runtime: Runtime) -> None:
+    from bot.alerts.actions import IncidentActions, Outcome
+    from bot.render import alert as alert_render
+
+    actions = IncidentActions(runtime)
+
+    def run(respond: Respond, work: Callable[[], Outcome]) -> None:
+        def job() -> None:
+            outcome = work()
+            runtime.notify_outbox()
+            respond(response_type="ephemeral", replace_original=False,
+                    text=(":white_check_mark: " if outcome.ok else ":no_entry: ")
+                    + outcome.message)
+
+        try:
+            runtime.jobs.submit(job)
+        except PoolFull:
+            respond(response_type="ephemeral", replace_original=False,
+                    text=":no_entry: The bot is busy; try again in a moment.")
+
+    @app.action(alert_render.ACK)
+    def on_ack(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        user, pid = _clicked(body)
+        run(respond, lambda: actions.acknowledge(pid, user))
+
+    @app.action(alert_render.SILENCE)
+    def on_silence(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        user, value = _clicked(body)
+        pid, _, duration = value.partition("|")
+        run(respond, lambda: actions.silence(pid, user, duration))
+
+    @app.action(alert_render.UNSILENCE)
+    def on_unsilence(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        user, pid = _clicked(body)
+        run(respond, lambda: actions.unsilence(pid, user))
+
+    @app.action(alert_render.RESOLVE)
+    def on_resolve(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        user, pid = _clicked(body)
+        run(respond, lambda: actions.resolve(pid, user))
+
+    @app.action(alert_render.DIAG)
+    def on_diag(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        user, pid = _clicked(body)
+        run(respond, lambda: actions.diagnose(pid, user))
+
+
+def register_channel_listener(app: App, runtime: Runtime) -> None:
+    """Alertmanager's own posts in the alert channels (alerts.source=channel): the bot
+    answers in their thread with the runbook and the buttons."""
+    from bot.alerts.channel import parse_alertmanager_message, to_notification
+
+    configured = {c for c in runtime.settings.channels.model_dump().values()
+                  if c and c[0] in "CG"}  # channel ids; names cannot be matched to events
+
+    @app.middleware
+    def drop_retried_events(body: dict[str, Any], next: Callable[[], BoltResponse]) -> Any:
+        # Slack retries events it thinks we missed (X-Slack-Retry-Num); act on each once.
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if event_id and runtime.store.seen_slack_event(str(event_id)):
+            return BoltResponse(status=200, body="")
+        return next()
+
+    @app.event("message")
+    def on_message(event: dict[str, Any], context: BoltContext) -> None:
+        if runtime.settings.alerts.source != "channel":
+            return
+        channel = str(event.get("channel", ""))
+        if configured and channel not in configured:
+            return
+        own = {i for i in (context.bot_id, context.bot_user_id) if i}
+        alert = parse_alertmanager_message(event, channel=channel, own_ids=own)
+        if alert is None:
+            return
+        answer = runtime.intake.record(to_notification(alert), channel, thread_ts=alert.ts)
+        if answer.status != 200:
+            log.error("channel_alert_not_stored", channel=channel, answer=answer.body)
+        runtime.notify_outbox()

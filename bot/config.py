@@ -76,6 +76,23 @@ class AwsSettings(BaseModel):
     timeout_s: float = Field(default=10.0, gt=0, le=120)
 
 
+class AlertmanagerSettings(BaseModel):
+    url: str = "http://alertmanager-operated.monitoring:9093"
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
+class AlertSettings(BaseModel):
+    """Where incidents come from. `webhook`: Alertmanager calls the bot, which posts the
+    alert itself. `channel`: Alertmanager posts through slack_configs and the bot answers in
+    the thread. Pick one, so an alert group is not posted twice."""
+
+    source: Literal["webhook", "channel"] = "webhook"
+    webhook_max_bytes: int = Field(default=1 << 20, ge=1024)
+    silence_durations: list[str] = Field(default_factory=lambda: ["1h", "4h", "24h"])
+    # Slack allows about one chat.postMessage per second per channel.
+    channel_interval_s: float = Field(default=1.0, ge=0)
+
+
 class ChannelSettings(BaseModel):
     """The guide's three Alertmanager channels (ids or names) and the drill channel."""
 
@@ -135,6 +152,10 @@ class Settings(BaseSettings):
     roles: RoleSettings = Field(default_factory=RoleSettings)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    alertmanager: AlertmanagerSettings = Field(default_factory=AlertmanagerSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    # Bearer token Alertmanager sends to POST /alertmanager; the webhook is off without it.
+    webhook_token: SecretStr | None = None
     database_url: str = "sqlite:///./genai-bot.db"
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -13,9 +13,10 @@ from slack_bolt import App, BoltRequest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from bot.alerts.intake import Intake
 from bot.jobs import AckGate
 from bot.metrics import REGISTRY
 
@@ -23,7 +24,10 @@ MAX_SLACK_BODY = 1 << 20
 
 
 def build_http_app(
-    bolt: App | None, ready: Callable[[], bool], gate: AckGate | None = None
+    bolt: App | None,
+    ready: Callable[[], bool],
+    gate: AckGate | None = None,
+    intake: Intake | None = None,
 ) -> Starlette:
     gate = gate or AckGate()
 
@@ -49,6 +53,24 @@ def build_http_app(
             headers=resp.first_headers_without_set_cookie(),
         )
 
+    async def alertmanager(request: Request) -> Response:
+        if intake is None:
+            return JSONResponse({"error": "alert intake is off"}, 404)
+        limit = intake.settings.alerts.webhook_max_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:  # refuse before reading it
+            return JSONResponse({"error": f"body is {declared} bytes; the limit is {limit}"}, 413)
+        body = bytearray()
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > limit:
+                return JSONResponse({"error": f"body exceeds the limit of {limit} bytes"}, 413)
+        # The store commits in a worker thread; 200 goes out only after the commit.
+        answer = await run_in_threadpool(
+            intake.receive, bytes(body), request.headers.get("authorization")
+        )
+        return JSONResponse(answer.body, answer.status)
+
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
 
@@ -62,6 +84,7 @@ def build_http_app(
     return Starlette(
         routes=[
             Route("/slack/events", slack_events, methods=["POST"]),
+            Route("/alertmanager", alertmanager, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),

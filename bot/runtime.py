@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from bot.alerts.intake import Intake
 from bot.config import Settings
 from bot.dispatch import Invocation, usage_report
 from bot.errors import UsageError
@@ -16,8 +17,11 @@ from bot.jobs import JobPool
 from bot.metrics import COMMAND_SECONDS, COMMANDS
 from bot.report import Report
 from bot.roles import GroupMembers, Role, RoleResolver
+from bot.runbooks import RunbookIndex, load_runbooks
+from bot.sources.alertmanager import AlertmanagerSource
 from bot.sources.kubernetes import KubernetesSource
 from bot.sources.prometheus import PrometheusSource
+from bot.store import Store, open_store
 from commands.base import Context
 
 log = structlog.get_logger(__name__)
@@ -31,7 +35,16 @@ class Runtime:
     roles: RoleResolver
     jobs: JobPool
     fanout: ThreadPoolExecutor
+    store: Store
+    runbooks: RunbookIndex
+    alertmanager: AlertmanagerSource
     ready: Callable[[], bool] = field(default=lambda: True)
+    intake: Intake = field(init=False)
+    # Set by the server once the outbox worker runs: wakes it after a commit.
+    notify_outbox: Callable[[], None] = field(default=lambda: None)
+
+    def __post_init__(self) -> None:
+        self.intake = Intake(self.store, self.settings, lambda _: self.notify_outbox())
 
     @classmethod
     def from_settings(
@@ -44,6 +57,12 @@ class Runtime:
             roles=RoleResolver(settings.roles, members_of),
             jobs=JobPool(settings.jobs.workers, settings.jobs.queue_limit),
             fanout=ThreadPoolExecutor(settings.jobs.fanout_threads, thread_name_prefix="fanout"),
+            # Runbooks and the schema are checked at start-up: a bad file stops the bot here.
+            store=open_store(settings.database_url),
+            runbooks=load_runbooks(),
+            alertmanager=AlertmanagerSource(
+                settings.alertmanager.url, settings.alertmanager.timeout_s
+            ),
         )
 
     def context(self, user_id: str, role: Role) -> Context:
@@ -54,6 +73,7 @@ class Runtime:
             user_id=user_id,
             role=role,
             fanout=self.fanout,
+            store=self.store,
         )
 
     def execute(self, invocation: Invocation, user_id: str, role: Role) -> Report:
@@ -81,3 +101,4 @@ class Runtime:
     def close(self) -> None:
         self.jobs.shutdown(wait=False)
         self.fanout.shutdown(wait=False, cancel_futures=True)
+        self.store.db.dispose()

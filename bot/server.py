@@ -3,6 +3,8 @@ metrics (and, in HTTP mode, Slack's requests)."""
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 
@@ -11,6 +13,8 @@ import uvicorn
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 
+from bot.alerts.delivery import Renderer
+from bot.alerts.outbox import OutboxWorker
 from bot.app import build_app, build_client, usergroup_members
 from bot.config import Settings
 from bot.http import build_http_app
@@ -34,8 +38,19 @@ class Bot:
                 self.bolt, settings.slack.app_token.get_secret_value(), web_client=self.client
             )
         http_app = build_http_app(
-            self.bolt if self.socket is None else None, self.ready, self.runtime.jobs.gate
+            self.bolt if self.socket is None else None,
+            self.ready,
+            self.runtime.jobs.gate,
+            self.runtime.intake,
         )
+        self.outbox = OutboxWorker(
+            self.runtime.store,
+            self.client,
+            Renderer(self.runtime.store, self.runtime.runbooks),
+            worker_id=f"{socket.gethostname()}:{os.getpid()}:{id(self):x}",
+            per_channel_interval_s=settings.alerts.channel_interval_s,
+        )
+        self.runtime.notify_outbox = self.outbox.notify
         self._server = uvicorn.Server(
             uvicorn.Config(
                 http_app,
@@ -52,7 +67,7 @@ class Bot:
     def ready(self) -> bool:
         if self.socket is not None and not self.socket.client.is_connected():
             return False
-        return self.runtime.ready()
+        return self.runtime.store.db.ping() and self.runtime.ready()
 
     @property
     def port(self) -> int:
@@ -75,6 +90,7 @@ class Bot:
             time.sleep(0.01)
         if self.socket is not None:
             self.socket.connect()  # type: ignore[no-untyped-call]
+        self.outbox.start()
         log.info("bot_started", mode=self.settings.slack.mode, port=self.port)
         return self
 
@@ -89,6 +105,7 @@ class Bot:
             self.stop()
 
     def stop(self) -> None:
+        self.outbox.stop()
         if self.socket is not None:
             self.socket.close()  # type: ignore[no-untyped-call]
         self._server.should_exit = True

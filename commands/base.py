@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from bot.config import Settings
     from bot.sources.kubernetes import KubernetesSource
     from bot.sources.prometheus import PrometheusSource
+    from bot.store import Store
 
 log = structlog.get_logger(__name__)
 
@@ -34,6 +35,7 @@ class Context:
     fanout: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="fanout")
     )
+    store: Store | None = None
 
 
 Runner = Callable[[Context, list[str]], Report]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from commands import help as help_cmd
-from commands import status
+from commands import incidents, status
 from commands.base import Command
 
-COMMANDS: dict[str, Command] = {c.name: c for c in (status.COMMAND, help_cmd.COMMAND)}
+COMMANDS: dict[str, Command] = {
+    c.name: c
+    for c in (status.COMMAND, incidents.ALERTS, incidents.ACK, incidents.REPORT, help_cmd.COMMAND)
+}
 
 
 def usage() -> str:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+if TYPE_CHECKING:
+    from bot.server import Bot
+
 from bot.config import Settings, load_settings
-from bot.server import Bot
 from tests.harness import fleet
 from tests.harness.exporter import SyntheticExporter
 from tests.harness.kube import KubeStandin
@@ -82,7 +85,8 @@ def slack() -> Iterator[SlackStandin]:
         yield standin
 
 
-BotFactory = Callable[..., Bot]
+BotFactory = Callable[..., "Bot"]
+WEBHOOK_TOKEN = "test-webhook-token"
 
 
 def bot_settings(slack: SlackStandin, prometheus_url: str, kube_url: str, mode: str = "http",
@@ -95,6 +99,8 @@ def bot_settings(slack: SlackStandin, prometheus_url: str, kube_url: str, mode: 
         "prometheus": {"url": prometheus_url, "timeout_s": 5},
         "kubernetes": {"mode": "url", "url": kube_url, "timeout_s": 5},
         "log_format": "json",
+        "webhook_token": WEBHOOK_TOKEN,
+        "database_url": f"sqlite:///{tempfile.mkdtemp(prefix='genai-test-')}/bot.db",
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
@@ -107,6 +113,8 @@ def bot_settings(slack: SlackStandin, prometheus_url: str, kube_url: str, mode: 
 @pytest.fixture
 def make_bot(slack: SlackStandin) -> Iterator[BotFactory]:
     """Start real bots (Bolt app + uvicorn, in this process) against the stand-ins."""
+    from bot.server import Bot  # imported late: the whole app need not load for unit tests
+
     bots: list[Bot] = []
 
     def factory(prometheus_url: str, kube_url: str, mode: str = "http", **overrides: Any) -> Bot:

@@ -4,6 +4,7 @@ Prometheus scraping the synthetic exporter, the Kubernetes stand-in; and once ov
 
 from __future__ import annotations
 
+import tempfile
 import time
 
 import httpx
@@ -244,6 +245,7 @@ def test_cli_ask_prints_the_same_report_as_text(clusters: dict[str, Cluster]) ->
 
     c = clusters["unhealthy"]
     env = {**os.environ, "GENAI_PROMETHEUS__URL": c.prometheus_url,
+           "GENAI_DATABASE_URL": f"sqlite:///{tempfile.mkdtemp()}/bot.db",
            "GENAI_KUBERNETES__MODE": "url", "GENAI_KUBERNETES__URL": c.kube.url}
     proc = subprocess.run([sys.executable, "-m", "bot.cli", "ask", "status"], env=env,
                           capture_output=True, text=True, timeout=60)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import sys
 import time
 
-from tests.bench import ack
+from tests.bench import ack, intake
 from tests.bench.table import print_table
 
 BENCHMARKS = {
+    "Webhook intake: durable incident + event + outbox per post, vs a bare insert": intake,
     "Ack latency: 50 concurrent /genai status, backends 5 s each (Slack wants an ack in 3 s)": ack,
 }
 

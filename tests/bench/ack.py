@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -114,6 +115,7 @@ def _env(slack: SlackStandin, backend_url: str, port: int) -> dict[str, str]:
         "GENAI_PROMETHEUS__URL": backend_url, "GENAI_PROMETHEUS__TIMEOUT_S": "30",
         "GENAI_KUBERNETES__MODE": "url", "GENAI_KUBERNETES__URL": backend_url,
         "GENAI_KUBERNETES__TIMEOUT_S": "30", "GENAI_LOG_LEVEL": "error",
+        "GENAI_DATABASE_URL": f"sqlite:///{tempfile.mkdtemp(prefix='genai-bench-')}/bot.db",
     }
 
 

@@ -1,0 +1,1 @@
+"""Alert intake and the sink-neutral view of an incident (:mod:`bot.alerts.view`)."""
