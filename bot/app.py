@@ -37,6 +37,25 @@ def build_client(settings: Settings) -> WebClient:
     return client
 
 
+def resolve_channel_ids(client: WebClient, names: list[str]) -> dict[str, str]:
+    """Map configured channel names (#genai-critical) to ids with conversations.list.
+    Ids in the config map to themselves; names Slack does not know are left out."""
+    wanted = {n.lstrip("#"): n for n in names if n.startswith("#")}
+    found = {n: n for n in names if not n.startswith("#")}
+    cursor = None
+    while wanted:
+        page = client.conversations_list(types="public_channel,private_channel",
+                                         exclude_archived=True, limit=1000, cursor=cursor)
+        for channel in page.get("channels") or []:
+            original = wanted.pop(str(channel.get("name")), None)
+            if original is not None:
+                found[original] = str(channel["id"])
+        cursor = (page.get("response_metadata") or {}).get("next_cursor")
+        if not cursor:
+            break
+    return found
+
+
 def usergroup_members(client: WebClient) -> Any:
     def members_of(group_id: str) -> list[str]:
         return list(client.usergroups_users_list(usergroup=group_id).get("users") or [])

@@ -12,10 +12,11 @@ import structlog
 import uvicorn
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.alerts.delivery import Renderer
 from bot.alerts.outbox import OutboxWorker
-from bot.app import build_app, build_client, usergroup_members
+from bot.app import build_app, build_client, resolve_channel_ids, usergroup_members
 from bot.config import Settings
 from bot.http import build_http_app
 from bot.runtime import Runtime
@@ -88,11 +89,26 @@ class Bot:
             if time.monotonic() > deadline or not self._thread.is_alive():
                 raise RuntimeError("the HTTP server did not start")
             time.sleep(0.01)
+        self._resolve_channels()
         if self.socket is not None:
             self.socket.connect()  # type: ignore[no-untyped-call]
         self.outbox.start()
         log.info("bot_started", mode=self.settings.slack.mode, port=self.port)
         return self
+
+    def _resolve_channels(self) -> None:
+        names = [c for c in self.settings.channels.model_dump().values() if c]
+        try:
+            ids = resolve_channel_ids(self.client, names)
+        except SlackApiError as exc:
+            log.warning("channels_unresolved", error=exc.response.get("error"),
+                        hint="add channels:read and groups:read, or configure channel ids")
+            return
+        self.runtime.intake.channel_ids.update(ids)
+        missing = sorted(set(names) - set(ids))
+        if missing:
+            log.warning("channels_not_found", channels=missing,
+                        hint="create them or configure channel ids (C…)")
 
     def serve_forever(self) -> None:
         self.start()

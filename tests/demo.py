@@ -94,13 +94,16 @@ class Printer:
             blocks = list(_json(p.get("blocks")) or [])
             for att in _json(p.get("attachments")) or []:
                 blocks.extend(att.get("blocks") or [])
-            where = p.get("channel", "?")
+            where = str(p.get("channel", "?"))
+            where = "#" + self.slack.channel_names[where] if where in self.slack.channel_names \
+                else where
             if call.method == "chat.postMessage" and p.get("thread_ts"):
                 label = f"thread reply in {where}"
             elif call.method == "chat.update":
                 label = f"edited in {where}"
             else:
-                self.alerts.append((str(where), str(call.response.get("ts"))))
+                resp = call.response
+                self.alerts.append((str(resp.get("channel")), str(resp.get("ts"))))
                 label = f"alert #{len(self.alerts)} posted in {where}"
             text = blocks_to_text(blocks) if blocks else str(p.get("text", ""))
             print(f"\n┌─ {label}\n" + "\n".join(f"│ {line}" for line in text.splitlines())

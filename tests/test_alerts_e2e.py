@@ -128,7 +128,8 @@ def test_alert_to_slack_ack_silence_resolve(stack: dict[str, Any], slack: SlackS
     assert incident.alertname == "GPUMemoryHigh"
     # Alertmanager's own slack_configs post reached the stand-in too.
     wait(lambda: any("FIRING: GPUMemoryHigh" in str(m.get("attachments"))
-                     for m in slack.messages.get("#genai-warnings", [])), "Alertmanager's post")
+                     for m in slack.messages.get(slack.channel_id("#genai-warnings"), [])),
+         "Alertmanager's post")
 
     # 4. A signed click acknowledges; the message is edited in place.
     resp = slack.send_block_action(events, "incident_ack", user_id=RESPONDER,

@@ -81,16 +81,21 @@ class Intake:
         self.store = store
         self.settings = settings
         self.after_commit = after_commit
+        # Channel name -> id, filled at start-up from Slack: chat.update and the history
+        # lookups accept only ids, so every row carries the id where it is known.
+        self.channel_ids: dict[str, str] = {}
 
     def channel_for(self, labels: LabelMap) -> str:
         """Drills go to the drill channel only; real alerts by severity, as the guide routes
         them (critical, warning, everything else to the default channel)."""
         ch = self.settings.channels
         if labels.get("gameday") == "true":
-            return ch.gameday
-        return {"critical": ch.critical, "warning": ch.warning}.get(
-            labels.get("severity", ""), ch.default
-        )
+            name = ch.gameday
+        else:
+            name = {"critical": ch.critical, "warning": ch.warning}.get(
+                labels.get("severity", ""), ch.default
+            )
+        return self.channel_ids.get(name, name)
 
     def authorized(self, header: str | None) -> bool:
         token = self.settings.webhook_token

@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import json
 import random
+import re
 import secrets
 import threading
 import time
@@ -51,6 +52,9 @@ ACK_DEADLINE_S = 3.0
 TRIGGER_TTL_S = 3.0
 RESPONSE_URL_MAX_USES = 5
 VERIFICATION_TOKEN = "legacy-verification-token"
+CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]+$")
+DEFAULT_CHANNELS = ("#general", "#genai-critical", "#genai-warnings", "#genai-alerts",
+                    "#genai-gameday")
 _JSON_PARAMS = ("blocks", "attachments", "view", "metadata")
 _CHANNEL_METHODS = frozenset(
     {"chat.postMessage", "chat.update", "conversations.history", "conversations.replies"}
@@ -344,6 +348,11 @@ class SlackStandin:
         self._changed = threading.Condition(self._lock)
         self.calls: list[Call] = []
         self.messages: defaultdict[str, list[JSONDict]] = defaultdict(list)
+        # Like a workspace: channels have ids (C…) and names. chat.postMessage takes either;
+        # chat.update, conversations.history/replies and reactions take only the id.
+        self.channel_names: dict[str, str] = {}
+        for name in DEFAULT_CHANNELS:
+            self.channel_id(name)
         self.ephemerals: list[JSONDict] = []
         self.views: dict[str, JSONDict] = {}
         self.responses: list[JSONDict] = []
@@ -498,6 +507,16 @@ class SlackStandin:
             us = max(int(time.time() * 1_000_000), self._last_ts_us + 1)
             self._last_ts_us = us
         return f"{us // 1_000_000}.{us % 1_000_000:06d}"
+
+    def channel_id(self, name_or_id: str) -> str:
+        """The id of a channel named `#name` or `name` (created on first use, as if it
+        existed in the workspace); an id is returned as it is."""
+        if CHANNEL_ID.match(name_or_id):
+            return name_or_id
+        name = name_or_id.lstrip("#")
+        cid = "C" + hashlib.sha1(name.encode()).hexdigest()[:10].upper()
+        self.channel_names.setdefault(cid, name)
+        return cid
 
     def find_message(self, channel: str, ts: str) -> JSONDict | None:
         with self._lock:
@@ -694,6 +713,7 @@ class SlackStandin:
             "apps.connections.open": self._apps_connections_open,
             "conversations.replies": self._conversations_replies,
             "conversations.history": self._conversations_history,
+            "conversations.list": self._conversations_list,
             "reactions.add": self._reactions_add,
         }
 
@@ -781,9 +801,9 @@ class SlackStandin:
         return {k: v for k, v in msg.items() if v is not None and k not in ("channel", "params")}
 
     def _chat_post_message(self, p: JSONDict) -> JSONDict:
-        channel = p.get("channel")
-        if not channel:
+        if not p.get("channel"):
             return _err("channel_not_found")
+        channel = self.channel_id(str(p["channel"]))
         content = self._content(p)
         if not content["ok"]:
             return content
@@ -803,7 +823,7 @@ class SlackStandin:
 
     def _chat_update(self, p: JSONDict) -> JSONDict:
         channel, ts = p.get("channel"), p.get("ts")
-        if not channel:
+        if not channel or not CHANNEL_ID.match(str(channel)):
             return _err("channel_not_found")
         if not ts:
             return _err("message_not_found")
@@ -955,7 +975,7 @@ class SlackStandin:
         """The thread, oldest first; ``oldest``/``latest``/``inclusive`` keep the parent as
         Slack does, ``limit`` and ``cursor`` page, ``include_all_metadata`` shows metadata."""
         channel, ts = p.get("channel"), p.get("ts")
-        if not channel:
+        if not channel or not CHANNEL_ID.match(str(channel)):
             return _err("channel_not_found")
         if not ts:
             return _missing("ts")
@@ -965,13 +985,18 @@ class SlackStandin:
         parent, replies = found[0], _in_window(found[1:], p)
         return _page([parent, *replies], p, 1000, _truthy(p.get("include_all_metadata")))
 
+    def _conversations_list(self, p: JSONDict) -> JSONDict:
+        channels = [{"id": cid, "name": name, "is_channel": True, "is_archived": False,
+                     "is_member": True} for cid, name in sorted(self.channel_names.items())]
+        return {"ok": True, "channels": channels, "response_metadata": {"next_cursor": ""}}
+
     def _conversations_history(self, p: JSONDict) -> JSONDict:
         """Top-level messages, newest first, with ``oldest``/``latest``/``inclusive``,
         ``limit``/``cursor`` paging and ``include_all_metadata`` (metadata is hidden
         without it). Any channel id exists (chat.postMessage takes any), unless
         :meth:`set_channel_error` says otherwise."""
         channel = str(p.get("channel") or "")
-        if not channel:
+        if not CHANNEL_ID.match(channel):
             return _err("channel_not_found")
         msgs = self.messages.get(channel, [])
         top = [m for m in msgs if m.get("thread_ts") in (None, m["ts"])]
@@ -1114,7 +1139,7 @@ class SlackStandin:
                     status, answer = 400, str(content["error"])
                 else:
                     self._store_message(
-                        channel, content, bot_id=f"B{path.split('/')[1][1:]}",
+                        self.channel_id(channel), content, bot_id=f"B{path.split('/')[1][1:]}",
                         extra={"subtype": "bot_message",
                                "username": payload.get("username") or "incoming-webhook"},
                     )
