@@ -101,4 +101,5 @@ class Runtime:
     def close(self) -> None:
         self.jobs.shutdown(wait=False)
         self.fanout.shutdown(wait=False, cancel_futures=True)
+        self.intake.close()
         self.store.db.dispose()

@@ -577,3 +577,29 @@ def test_leases_expire_and_can_be_taken_over(store: Store) -> None:
     assert store.try_lease("scheduler", "a", 30, T0 + timedelta(seconds=53))
     results = run_threads(4, lambda i: store.try_lease("other", f"h{i}", 30, T0))
     assert sum(results) == 1
+
+
+def test_record_batch_matches_one_by_one(store: Store) -> None:
+    """Group commit: one transaction, same outcome as recording each notification alone —
+    including a duplicate and a resolve of a group opened earlier in the same batch."""
+    from bot.store import IntakeItem, IntakeResult
+
+    a, b = payload(group="a"), payload(group="b")
+    items = [IntakeItem(a, "C1", intro="runbook"), IntakeItem(a, "C1", intro="runbook"),
+             IntakeItem(b, "C2", intro="runbook"),
+             IntakeItem(payload("resolved", group="a"), "C1", intro="runbook")]
+    results = store.record_batch(items, now=T0)
+    assert all(isinstance(r, IntakeResult) for r in results)
+    first, dup, other, resolved = results
+    assert isinstance(first, IntakeResult) and first.created and not first.duplicate
+    assert isinstance(dup, IntakeResult) and dup.duplicate and dup.public_id == first.public_id
+    assert isinstance(other, IntakeResult) and other.created and other.public_id != first.public_id
+    assert isinstance(resolved, IntakeResult) and resolved.status == "resolved"
+    inc = store.incident(first.public_id)
+    assert inc is not None and inc.status == "resolved" and inc.open_marker is None
+    with store.db.session(readonly=True) as s:
+        keys = sorted(o.dedupe_key.split(":", 2)[-1] for o in s.scalars(select(Outbox)))
+    # a: post, runbook, update, thread_reply (resolved); b: post, runbook
+    assert len(keys) == 6 and keys.count("runbook") == 2
+    again = store.record_batch([IntakeItem(payload(group="a", value="97"), "C1")], now=T0)[0]
+    assert isinstance(again, IntakeResult) and again.created and again.generation == 2

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hmac
 import json
+import queue
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,10 +18,10 @@ from typing import Any, Literal
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from bot.config import Settings
-from bot.store import IntakeResult, Store
+from bot.store import IntakeItem, IntakeResult, Store
 
 log = structlog.get_logger(__name__)
 
@@ -84,6 +86,7 @@ class Intake:
         # Channel name -> id, filled at start-up from Slack: chat.update and the history
         # lookups accept only ids, so every row carries the id where it is known.
         self.channel_ids: dict[str, str] = {}
+        self.writer = GroupCommitWriter(store)
 
     def channel_for(self, labels: LabelMap) -> str:
         """Drills go to the drill channel only; real alerts by severity, as the guide routes
@@ -128,17 +131,7 @@ class Intake:
 
     def record(self, raw: dict[str, Any], channel: str, thread_ts: str | None = None) -> Answer:
         try:
-            result = self.store.record_notification(
-                raw, channel, outbox_payload_builder=payload_builder, thread_ts=thread_ts
-            )
-            if result.public_id and not result.duplicate and result.created:
-                # The full runbook goes into the thread once the alert is posted. Idempotent
-                # by key, so a retry after a crash right here enqueues it exactly once.
-                self.store.enqueue(
-                    "thread_reply", channel, {"note": "runbook"},
-                    dedupe_key=f"incident:{result.public_id}:runbook",
-                    incident_public_id=result.public_id,
-                )
+            result = self.writer.write(IntakeItem(raw, channel, thread_ts, intro="runbook"))
         except SQLAlchemyError as exc:
             # Alertmanager retries a 5xx, so nothing is lost while the database is away.
             log.error("intake_store_failed", error=type(exc).__name__)
@@ -149,6 +142,91 @@ class Intake:
             "incident": result.public_id,
             "incident_status": result.status,
         })
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class _Pending:
+    def __init__(self, item: IntakeItem) -> None:
+        self.item = item
+        self.done = threading.Event()
+        self.result: IntakeResult | None = None
+        self.error: BaseException | None = None
+
+
+class GroupCommitWriter:
+    """One writer thread commits whatever notifications are waiting, together.
+
+    Under a storm each commit (one fsync) carries a batch, not one notification; when
+    alerts trickle in, a batch is one item and nothing waits. Every caller still returns
+    only after its own rows are committed.
+    """
+
+    def __init__(self, store: Store, max_batch: int = 128) -> None:
+        self.store = store
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="intake-writer", daemon=True)
+        self._thread.start()
+
+    def write(self, item: IntakeItem, timeout: float = 30.0) -> IntakeResult:
+        pending = _Pending(item)
+        self._queue.put(pending)
+        if not pending.done.wait(timeout):
+            raise OperationalError("intake", {}, TimeoutError("intake writer is stuck"))
+        if pending.error is not None:
+            raise pending.error
+        assert pending.result is not None
+        return pending.result
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)
+                    break
+                batch.append(nxt)
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        try:
+            results = self.store.record_batch([p.item for p in batch],
+                                              outbox_payload_builder=payload_builder)
+        except BaseException as exc:  # the whole transaction failed: every caller hears it
+            for p in batch:
+                p.error = exc
+                p.done.set()
+            return
+        for p, result in zip(batch, results, strict=True):
+            try:
+                p.result = result if isinstance(result, IntakeResult) else self._retry(p.item)
+            except BaseException as exc:
+                p.error = exc
+            p.done.set()
+
+    def _retry(self, item: IntakeItem, attempts: int = 4) -> IntakeResult:
+        """An item that lost a race with another replica: alone, the winner is now seen."""
+        for _ in range(attempts - 1):
+            result = self.store.record_batch([item], payload_builder)[0]
+            if isinstance(result, IntakeResult):
+                return result
+        result = self.store.record_batch([item], payload_builder)[0]
+        if isinstance(result, IntakeResult):
+            return result
+        raise result
 
 
 def payload_builder(incident: Any, kind: str) -> dict[str, Any]:

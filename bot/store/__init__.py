@@ -18,6 +18,7 @@ from bot.store.models import (
 )
 from bot.store.repo import (
     FatigueRow,
+    IntakeItem,
     IntakeResult,
     NotFound,
     OutboxPayloadBuilder,
@@ -37,6 +38,7 @@ __all__ = [
     "DrillEvent",
     "FatigueRow",
     "Incident",
+    "IntakeItem",
     "IntakeResult",
     "Lease",
     "NotFound",

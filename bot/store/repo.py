@@ -18,12 +18,12 @@ import hashlib
 import json
 import secrets
 import statistics
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy import Table, and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -55,6 +55,24 @@ _NEEDS_THREAD = "thread_reply"  # replies under incident.thread_ts
 DEFAULT_MAX_ATTEMPTS = 8
 _INTEGRITY_RETRIES = 4
 _ALERT_KEYS = ("status", "labels", "annotations", "startsAt", "endsAt", "fingerprint")
+
+
+@dataclass(frozen=True)
+class _IncidentShell:
+    """What an outbox payload builder reads of an incident created by a Core insert."""
+
+    public_id: str
+    status: str
+
+
+@dataclass(frozen=True)
+class IntakeItem:
+    """One validated notification for :meth:`Store.record_batch`."""
+
+    payload: Mapping[str, Any]
+    channel: str
+    thread_ts: str | None = None
+    intro: str | None = None
 
 
 class NotFound(LookupError):
@@ -221,6 +239,123 @@ class Store:
                 last = exc
         assert last is not None
         raise last
+
+    def record_batch(
+        self,
+        items: Sequence[IntakeItem],
+        outbox_payload_builder: OutboxPayloadBuilder | None = None,
+        *,
+        now: datetime | None = None,
+    ) -> list[IntakeResult | IntegrityError]:
+        """Record several notifications in ONE transaction (group commit: one fsync for a
+        burst instead of one per notification). If an item loses a race with another replica
+        (IntegrityError), the batch is redone item by item and that item's entry is the
+        error, for the caller to retry on its own; the others commit.
+
+        An item with ``intro`` also gets a ``thread_reply`` row carrying that note for a new
+        incident (the runbook under the alert), in the same transaction.
+        """
+        at = as_utc(now) if now is not None else utcnow()
+        try:
+            with self.db.session() as s:
+                return [self._record_item(s, item, outbox_payload_builder, at)
+                        for item in items]
+        except IntegrityError as exc:
+            if len(items) == 1:
+                return [exc]
+        # A race with another replica inside the batch (rare): the batch rolled back whole;
+        # redo each alone so the others still commit and only the loser retries.
+        return [self.record_batch([item], outbox_payload_builder, now=at)[0] for item in items]
+
+    def _record_item(
+        self, s: Session, item: IntakeItem, builder: OutboxPayloadBuilder | None, at: datetime
+    ) -> IntakeResult:
+        result = self._intake_new_group(s, item, builder, at)
+        if result is not None:
+            return result
+        result = self._intake(s, item.payload, item.channel, builder, at, item.thread_ts)
+        if result.created and item.intro is not None:  # the general path opened the incident
+            inc = s.scalars(select(Incident).where(Incident.public_id == result.public_id)).one()
+            self._enqueue(
+                s, inc, "thread_reply", inc.channel, f"incident:{inc.public_id}:{item.intro}",
+                None, at, payload={"incident": inc.public_id, "note": item.intro},
+            )
+        return result
+
+    def _intake_new_group(
+        self,
+        s: Session,
+        item: IntakeItem,
+        builder: OutboxPayloadBuilder | None,
+        now: datetime,
+    ) -> IntakeResult | None:
+        """The storm's common case in four Core statements: a duplicate, or a firing
+        notification for a group with no open incident. Anything else returns None and takes
+        the general path. Same rows, same keys as :meth:`_intake`."""
+        payload = item.payload
+        group_key = str(payload["groupKey"])
+        fp = group_hash(group_key)
+        digest = notification_hash(payload)
+        inc_t, ev_t, out_t = (cast(Table, m.__table__) for m in (Incident, AlertEvent, Outbox))
+        dup = (
+            select(ev_t.c.id)
+            .where(ev_t.c.incident_id == inc_t.c.id, ev_t.c.payload_hash == digest)
+            .exists()
+        )
+        seen = s.execute(
+            select(inc_t.c.public_id, inc_t.c.status, inc_t.c.generation, inc_t.c.open_marker,
+                   dup.label("dup"))
+            .where(inc_t.c.fingerprint_hash == fp)
+        ).all()
+        dups = sorted((r for r in seen if r.dup), key=lambda r: r.generation, reverse=True)
+        if dups:
+            d = dups[0]
+            return IntakeResult(d.public_id, False, True, d.status, d.generation)
+        if str(payload.get("status")) != "firing" or any(r.open_marker == 1 for r in seen):
+            return None
+        common = _str_map(payload.get("commonLabels"))
+        labels = {**_str_map(payload.get("groupLabels")), **common}
+        raw_alerts = payload.get("alerts")
+        alerts: list[Any] = list(raw_alerts) if isinstance(raw_alerts, list) else []
+        first_labels = _str_map(alerts[0].get("labels")) if alerts else {}
+        alertname = labels.get("alertname") or first_labels.get("alertname") or "unknown"
+        severity = labels.get("severity")
+        generation = max((r.generation for r in seen), default=0) + 1
+        public_id = new_public_id()
+        inc_id = s.execute(
+            inc_t.insert().values(
+                public_id=public_id, group_key=group_key, fingerprint_hash=fp,
+                generation=generation, status="firing", open_marker=1,
+                alertname=_clip(alertname, 255),
+                severity=_clip(severity, 64) if severity is not None else None,
+                receiver=_clip(payload.get("receiver") or "", 255), labels=labels,
+                annotations=_str_map(payload.get("commonAnnotations")),
+                channel=item.channel, thread_ts=item.thread_ts, opened_at=now,
+                drill=str(labels.get("gameday", "")).lower() == "true",
+            ).returning(inc_t.c.id)
+        ).scalar_one()
+        truncated = payload.get("truncatedAlerts") or 0
+        s.execute(ev_t.insert().values(
+            incident_id=inc_id, received_at=now, status="firing", payload_hash=digest,
+            alerts=alerts,
+            truncated_alerts=int(truncated) if isinstance(truncated, int | str) else 0,
+        ))
+        shell = _IncidentShell(public_id, "firing")
+        rows = [{
+            "kind": "post", "dedupe_key": f"incident:{inc_id}:g{generation}:post",
+            "payload": builder(shell, "post") if builder is not None  # type: ignore[arg-type]
+            else {"incident": public_id, "kind": "post"},
+        }]
+        if item.intro is not None:
+            rows.append({"kind": "thread_reply",
+                         "dedupe_key": f"incident:{public_id}:{item.intro}",
+                         "payload": {"incident": public_id, "note": item.intro}})
+        s.execute(out_t.insert(), [
+            {**r, "incident_id": inc_id, "channel": item.channel, "state": "pending",
+             "attempts": 0, "next_attempt_at": now, "created_at": now} for r in rows
+        ])
+        return IntakeResult(public_id, True, False, "firing", generation,
+                            tuple(str(r["kind"]) for r in rows[:1]))
 
     def _intake(
         self,
