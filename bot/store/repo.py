@@ -14,6 +14,7 @@ Concurrency model:
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import secrets
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, and_, case, delete, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -55,6 +56,33 @@ _NEEDS_THREAD = "thread_reply"  # replies under incident.thread_ts
 DEFAULT_MAX_ATTEMPTS = 8
 _INTEGRITY_RETRIES = 4
 _ALERT_KEYS = ("status", "labels", "annotations", "startsAt", "endsAt", "fingerprint")
+
+
+@dataclass(frozen=True)
+class _FastStatements:
+    probe: Any
+    insert_incident: Any
+    insert_event: Any
+    insert_outbox: Any
+
+
+@functools.cache
+def _fast_statements() -> _FastStatements:
+    """Built once with bind parameters: building a statement per call (``.values(...)``)
+    cost more than executing it."""
+    inc, ev, out = (cast(Table, m.__table__) for m in (Incident, AlertEvent, Outbox))
+    dup = (
+        select(ev.c.id)
+        .where(ev.c.incident_id == inc.c.id, ev.c.payload_hash == bindparam("digest"))
+        .exists()
+    )
+    return _FastStatements(
+        probe=select(inc.c.public_id, inc.c.status, inc.c.generation, inc.c.open_marker,
+                     dup.label("dup")).where(inc.c.fingerprint_hash == bindparam("fp")),
+        insert_incident=inc.insert().returning(inc.c.id),
+        insert_event=ev.insert(),
+        insert_outbox=out.insert(),
+    )
 
 
 @dataclass(frozen=True)
@@ -296,17 +324,8 @@ class Store:
         group_key = str(payload["groupKey"])
         fp = group_hash(group_key)
         digest = notification_hash(payload)
-        inc_t, ev_t, out_t = (cast(Table, m.__table__) for m in (Incident, AlertEvent, Outbox))
-        dup = (
-            select(ev_t.c.id)
-            .where(ev_t.c.incident_id == inc_t.c.id, ev_t.c.payload_hash == digest)
-            .exists()
-        )
-        seen = s.execute(
-            select(inc_t.c.public_id, inc_t.c.status, inc_t.c.generation, inc_t.c.open_marker,
-                   dup.label("dup"))
-            .where(inc_t.c.fingerprint_hash == fp)
-        ).all()
+        stmt = _fast_statements()
+        seen = s.execute(stmt.probe, {"fp": fp, "digest": digest}).all()
         dups = sorted((r for r in seen if r.dup), key=lambda r: r.generation, reverse=True)
         if dups:
             d = dups[0]
@@ -322,24 +341,22 @@ class Store:
         severity = labels.get("severity")
         generation = max((r.generation for r in seen), default=0) + 1
         public_id = new_public_id()
-        inc_id = s.execute(
-            inc_t.insert().values(
-                public_id=public_id, group_key=group_key, fingerprint_hash=fp,
-                generation=generation, status="firing", open_marker=1,
-                alertname=_clip(alertname, 255),
-                severity=_clip(severity, 64) if severity is not None else None,
-                receiver=_clip(payload.get("receiver") or "", 255), labels=labels,
-                annotations=_str_map(payload.get("commonAnnotations")),
-                channel=item.channel, thread_ts=item.thread_ts, opened_at=now,
-                drill=str(labels.get("gameday", "")).lower() == "true",
-            ).returning(inc_t.c.id)
-        ).scalar_one()
+        inc_id = s.execute(stmt.insert_incident, {
+            "public_id": public_id, "group_key": group_key, "fingerprint_hash": fp,
+            "generation": generation, "status": "firing", "open_marker": 1,
+            "alertname": _clip(alertname, 255),
+            "severity": _clip(severity, 64) if severity is not None else None,
+            "receiver": _clip(payload.get("receiver") or "", 255), "labels": labels,
+            "annotations": _str_map(payload.get("commonAnnotations")),
+            "channel": item.channel, "thread_ts": item.thread_ts, "opened_at": now,
+            "drill": str(labels.get("gameday", "")).lower() == "true",
+        }).scalar_one()
         truncated = payload.get("truncatedAlerts") or 0
-        s.execute(ev_t.insert().values(
-            incident_id=inc_id, received_at=now, status="firing", payload_hash=digest,
-            alerts=alerts,
-            truncated_alerts=int(truncated) if isinstance(truncated, int | str) else 0,
-        ))
+        s.execute(stmt.insert_event, {
+            "incident_id": inc_id, "received_at": now, "status": "firing",
+            "payload_hash": digest, "alerts": alerts,
+            "truncated_alerts": int(truncated) if isinstance(truncated, int | str) else 0,
+        })
         shell = _IncidentShell(public_id, "firing")
         rows = [{
             "kind": "post", "dedupe_key": f"incident:{inc_id}:g{generation}:post",
@@ -350,7 +367,7 @@ class Store:
             rows.append({"kind": "thread_reply",
                          "dedupe_key": f"incident:{public_id}:{item.intro}",
                          "payload": {"incident": public_id, "note": item.intro}})
-        s.execute(out_t.insert(), [
+        s.execute(stmt.insert_outbox, [
             {**r, "incident_id": inc_id, "channel": item.channel, "state": "pending",
              "attempts": 0, "next_attempt_at": now, "created_at": now} for r in rows
         ])
