@@ -74,7 +74,7 @@ def test_bot_answers_alertmanagers_post_in_its_thread(slack: SlackStandin,
         assert incidents[0].thread_ts == root["ts"]
 
         # Slack redelivers the same event (X-Slack-Retry-Num): acted on once.
-        delivered = [d for d in slack.deliveries if d.kind == "event"
+        delivered = [d for d in slack.deliveries if d.kind == "events_api"
                      and d.payload.get("event", {}).get("ts") == root["ts"]]
         assert delivered, "the message event reached the bot"
         event = delivered[0].payload
