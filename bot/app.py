@@ -166,36 +166,28 @@ def register_alert_actions(app: App, runtime: Runtime) -> None:
             respond(response_type="ephemeral", replace_original=False,
                     text=":no_entry: The bot is busy; try again in a moment.")
 
-    @app.action(alert_render.ACK)
-    def on_ack(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        user, pid = _clicked(body)
-        run(respond, lambda: actions.acknowledge(pid, user))
+    def silence(user: str, value: str) -> Outcome:
+        pid, _, duration = value.partition("|")  # the select option's "<id>|4h"
+        return actions.silence(pid, user, duration)
 
-    @app.action(alert_render.SILENCE)
-    def on_silence(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        user, value = _clicked(body)
-        pid, _, duration = value.partition("|")
-        run(respond, lambda: actions.silence(pid, user, duration))
+    handlers: dict[str, Callable[[str, str], Outcome]] = {
+        alert_render.ACK: lambda user, pid: actions.acknowledge(pid, user),
+        alert_render.SILENCE: silence,
+        alert_render.UNSILENCE: lambda user, pid: actions.unsilence(pid, user),
+        alert_render.RESOLVE: lambda user, pid: actions.resolve(pid, user),
+        alert_render.DIAG: lambda user, pid: actions.diagnose(pid, user),
+    }
 
-    @app.action(alert_render.UNSILENCE)
-    def on_unsilence(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        user, pid = _clicked(body)
-        run(respond, lambda: actions.unsilence(pid, user))
+    def listener(handle: Callable[[str, str], Outcome]) -> Callable[..., None]:
+        def on_click(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+            ack()
+            user, value = _clicked(body)
+            run(respond, lambda: handle(user, value))
 
-    @app.action(alert_render.RESOLVE)
-    def on_resolve(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        user, pid = _clicked(body)
-        run(respond, lambda: actions.resolve(pid, user))
+        return on_click
 
-    @app.action(alert_render.DIAG)
-    def on_diag(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        user, pid = _clicked(body)
-        run(respond, lambda: actions.diagnose(pid, user))
+    for action_id, handle in handlers.items():
+        app.action(action_id)(listener(handle))
 
 
 def register_channel_listener(app: App, runtime: Runtime) -> None:

@@ -5,25 +5,12 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from bot.alerts.view import humanize_duration as humanize
 from bot.errors import UsageError
 from bot.report import Report, Row, Section, Status
 from bot.roles import Role
 from bot.store import NotFound, Store, utcnow
 from commands.base import Command, Context, no_args
-
-
-def humanize(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, _ = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes} m" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
 
 
 def _store(ctx: Context) -> Store:

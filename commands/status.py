@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bot.report import Report, Row, Section, Status
 from commands import promql
 from commands.base import Command, Context, no_args, run_checks
@@ -71,50 +73,41 @@ def check_model_pods(ctx: Context) -> list[Row]:
     ]
 
 
-def check_error_rate(ctx: Context) -> list[Row]:
-    t = ctx.settings.thresholds
-    samples = ctx.prometheus.query(promql.ERROR_RATE_BY_MODEL)
-    name = "Error rate"
+def _worst_model(ctx: Context, name: str, expr: str, limit: float, threshold: str,
+                 fmt: Callable[[float], str], no_data: str) -> list[Row]:
+    """One row for a per-model ceiling: the worst model's value, every model in the detail."""
+    samples = ctx.prometheus.query(expr)
     if not samples:
-        return [Row(check=name, status=Status.UNKNOWN, value="no data",
-                    threshold=f"< {t.error_rate_max:.0%}",
-                    detail="no inference_request_total traffic in the last 5m")]
+        return [Row(check=name, status=Status.UNKNOWN, value="no data", threshold=threshold,
+                    detail=no_data)]
     ranked = sorted(samples, key=lambda s: s.value, reverse=True)
     worst = ranked[0]
     model = worst.labels.get("model", "")
+    several = len(ranked) > 1
     return [
         Row(
             check=name,
-            status=_ceiling(worst.value, t.error_rate_max, t.warn_fraction),
-            value=f"{worst.value:.2%}" + (f" ({model})" if len(ranked) > 1 and model else ""),
-            threshold=f"< {t.error_rate_max:.0%}",
-            detail=_names([f"{s.labels.get('model', '?')} {s.value:.2%}" for s in ranked])
-            if len(ranked) > 1 else "",
+            status=_ceiling(worst.value, limit, ctx.settings.thresholds.warn_fraction),
+            value=fmt(worst.value) + (f" ({model})" if several and model else ""),
+            threshold=threshold,
+            detail=_names([f"{s.labels.get('model', '?')} {fmt(s.value)}" for s in ranked])
+            if several else "",
         )
     ]
+
+
+def check_error_rate(ctx: Context) -> list[Row]:
+    t = ctx.settings.thresholds
+    return _worst_model(ctx, "Error rate", promql.ERROR_RATE_BY_MODEL, t.error_rate_max,
+                        f"< {t.error_rate_max:.0%}", lambda v: f"{v:.2%}",
+                        "no inference_request_total traffic in the last 5m")
 
 
 def check_p99_latency(ctx: Context) -> list[Row]:
     t = ctx.settings.thresholds
-    samples = ctx.prometheus.query(promql.P99_BY_MODEL)
-    name = "P99 latency"
-    if not samples:
-        return [Row(check=name, status=Status.UNKNOWN, value="no data",
-                    threshold=f"< {t.p99_latency_max_s:g} s",
-                    detail="no inference_request_duration_seconds data in the last 5m")]
-    ranked = sorted(samples, key=lambda s: s.value, reverse=True)
-    worst = ranked[0]
-    model = worst.labels.get("model", "")
-    return [
-        Row(
-            check=name,
-            status=_ceiling(worst.value, t.p99_latency_max_s, t.warn_fraction),
-            value=f"{worst.value:.2f} s" + (f" ({model})" if len(ranked) > 1 and model else ""),
-            threshold=f"< {t.p99_latency_max_s:g} s",
-            detail=_names([f"{s.labels.get('model', '?')} {s.value:.2f} s" for s in ranked])
-            if len(ranked) > 1 else "",
-        )
-    ]
+    return _worst_model(ctx, "P99 latency", promql.P99_BY_MODEL, t.p99_latency_max_s,
+                        f"< {t.p99_latency_max_s:g} s", lambda v: f"{v:.2f} s",
+                        "no inference_request_duration_seconds data in the last 5m")
 
 
 def check_gpu_util(ctx: Context) -> list[Row]:

@@ -60,9 +60,10 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 @pytest.fixture
-def intake(store: Store) -> Intake:
-    return Intake(store, load_settings(webhook_token=TOKEN,
-                                       alerts={"webhook_max_bytes": 64 * 1024}))
+def intake(store: Store) -> Iterator[Intake]:
+    i = Intake(store, load_settings(webhook_token=TOKEN, alerts={"webhook_max_bytes": 64 * 1024}))
+    yield i
+    i.close()
 
 
 def counts(store: Store) -> tuple[int, int, int]:
@@ -129,7 +130,9 @@ def test_bad_token_is_401_and_writes_nothing(intake: Intake, store: Store,
 
 
 def test_webhook_is_off_without_a_token(store: Store) -> None:
-    answer = Intake(store, load_settings()).receive(body(notification()), AUTH)
+    off = Intake(store, load_settings())
+    answer = off.receive(body(notification()), AUTH)
+    off.close()
     assert answer.status == 503 and "GENAI_WEBHOOK_TOKEN" in answer.body["error"]
 
 
