@@ -93,6 +93,24 @@ class AlertSettings(BaseModel):
     channel_interval_s: float = Field(default=1.0, ge=0)
 
 
+class CostSettings(BaseModel):
+    daily_budget_usd: float = Field(default=1000.0, gt=0)  # the guide's DailyCostExceeded
+    cost_explorer: bool = False  # AWS Cost Explorer costs $0.01 a request: opt in
+    kubecost_url: str | None = None  # optional Allocation API, e.g. http://kubecost:9090
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
+class WeeklySettings(BaseModel):
+    backup_max_age_h: float = Field(default=26.0, gt=0)  # a daily snapshot plus slack
+    ecr_registry_id: str | None = None
+
+
+class LogsSettings(BaseModel):
+    log_group: str = "/eks/genai-platform/inference"
+    query_timeout_s: float = Field(default=30.0, gt=0, le=300)
+    poll_interval_s: float = Field(default=1.0, gt=0, le=10)
+
+
 class ChannelSettings(BaseModel):
     """The guide's three Alertmanager channels (ids or names) and the drill channel."""
 
@@ -153,6 +171,9 @@ class Settings(BaseSettings):
     thresholds: Thresholds = Field(default_factory=Thresholds)
     jobs: JobSettings = Field(default_factory=JobSettings)
     alertmanager: AlertmanagerSettings = Field(default_factory=AlertmanagerSettings)
+    cost: CostSettings = Field(default_factory=CostSettings)
+    weekly: WeeklySettings = Field(default_factory=WeeklySettings)
+    logs: LogsSettings = Field(default_factory=LogsSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     # Bearer token Alertmanager sends to POST /alertmanager; the webhook is off without it.
     webhook_token: SecretStr | None = None

@@ -19,6 +19,7 @@ from bot.report import Report
 from bot.roles import GroupMembers, Role, RoleResolver
 from bot.runbooks import RunbookIndex, load_runbooks
 from bot.sources.alertmanager import AlertmanagerSource
+from bot.sources.aws import AwsClients
 from bot.sources.kubernetes import KubernetesSource
 from bot.sources.prometheus import PrometheusSource
 from bot.store import Store, open_store
@@ -38,6 +39,7 @@ class Runtime:
     store: Store
     runbooks: RunbookIndex
     alertmanager: AlertmanagerSource
+    aws: AwsClients
     ready: Callable[[], bool] = field(default=lambda: True)
     intake: Intake = field(init=False)
     # Set by the server once the outbox worker runs: wakes it after a commit.
@@ -63,6 +65,7 @@ class Runtime:
             alertmanager=AlertmanagerSource(
                 settings.alertmanager.url, settings.alertmanager.timeout_s
             ),
+            aws=AwsClients(settings.aws),
         )
 
     def context(self, user_id: str, role: Role) -> Context:
@@ -74,6 +77,7 @@ class Runtime:
             role=role,
             fanout=self.fanout,
             store=self.store,
+            aws=self.aws,
         )
 
     def execute(self, invocation: Invocation, user_id: str, role: Role) -> Report:

@@ -15,6 +15,7 @@ from bot.roles import Role
 
 if TYPE_CHECKING:
     from bot.config import Settings
+    from bot.sources.aws import AwsClients
     from bot.sources.kubernetes import KubernetesSource
     from bot.sources.prometheus import PrometheusSource
     from bot.store import Store
@@ -36,6 +37,7 @@ class Context:
         default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="fanout")
     )
     store: Store | None = None
+    aws: AwsClients | None = None
 
 
 Runner = Callable[[Context, list[str]], Report]

@@ -6,6 +6,7 @@ import math
 import re
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 
 import requests
 from prometheus_api_client import PrometheusConnect
@@ -19,6 +20,12 @@ from bot.errors import SourceError
 class Sample:
     labels: dict[str, str]
     value: float
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    labels: dict[str, str]
+    points: list[tuple[float, float]]  # (unix time, value)
 
 
 class PrometheusSource:
@@ -57,6 +64,33 @@ class PrometheusSource:
                 continue
             samples.append(Sample(labels=dict(item.get("metric", {})), value=value))
         return samples
+
+    def query_range(
+        self, expr: str, start: datetime, end: datetime, step_s: float
+    ) -> list[Series]:
+        """Range query (trends, sparklines). Same error handling as `query`."""
+        with self._lock:
+            self.queries_issued += 1
+        try:
+            result = self._client.custom_query_range(
+                query=expr, start_time=start, end_time=end, step=f"{step_s:g}s",
+                timeout=self.timeout_s,
+            )
+        except requests.Timeout:
+            raise SourceError(self.name, f"timed out after {self.timeout_s:g}s") from None
+        except requests.ConnectionError:
+            raise SourceError(self.name, f"cannot connect to {self.url}") from None
+        except PrometheusApiClientException as exc:
+            raise SourceError(self.name, _api_error(str(exc))) from None
+        except (requests.RequestException, ValueError) as exc:
+            raise SourceError(self.name, _short(str(exc))) from None
+        out: list[Series] = []
+        for item in result:
+            if isinstance(item, dict) and "values" in item:
+                points = [(float(t), float(v)) for t, v in item["values"]
+                          if not math.isnan(float(v))]
+                out.append(Series(labels=dict(item.get("metric", {})), points=points))
+        return out
 
     def scalar(self, expr: str) -> float | None:
         """The single value of an aggregated query, or None when there is no data."""

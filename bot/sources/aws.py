@@ -1,0 +1,79 @@
+"""AWS through boto3: one place for endpoint, region, timeouts, retries and error wording."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
+
+from bot.config import AwsSettings
+from bot.errors import SourceError
+
+T = TypeVar("T")
+
+_THROTTLED = {"Throttling", "ThrottlingException", "TooManyRequestsException",
+              "RequestLimitExceeded", "LimitExceededException"}
+_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
+           "UnrecognizedClientException"}
+
+
+class AwsClients:
+    """boto3 clients by service name, built once. IRSA/instance credentials in a cluster;
+    `aws.endpoint_url` points every client elsewhere (moto in tests)."""
+
+    def __init__(self, settings: AwsSettings) -> None:
+        self.settings = settings
+        self._config = Config(
+            region_name=settings.region,
+            connect_timeout=min(3.0, settings.timeout_s),
+            read_timeout=settings.timeout_s,
+            retries={"max_attempts": 2, "mode": "standard"},
+        )
+        self._session = boto3.session.Session()
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                # Cost Explorer is a global service served from us-east-1.
+                region = "us-east-1" if service == "ce" else self.settings.region
+                self._clients[service] = self._session.client(  # type: ignore[call-overload]
+                    service, region_name=region, endpoint_url=self.settings.endpoint_url,
+                    config=self._config,
+                )
+            return self._clients[service]
+
+
+def aws_call(source: str, what: str, fn: Callable[..., T], **kwargs: Any) -> T:
+    """Call boto3 and turn its failures into a SourceError a person can act on."""
+    try:
+        return fn(**kwargs)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in _THROTTLED:
+            raise SourceError(source, f"{what}: throttled by AWS ({code}); try again") from None
+        if code in _DENIED:
+            raise SourceError(source, f"{what}: access denied ({code}); check the IAM role "
+                                      "policy") from None
+        message = str(exc.response.get("Error", {}).get("Message", ""))[:160]
+        raise SourceError(source, f"{what}: {code} {message}".strip()) from None
+    except NoCredentialsError:
+        raise SourceError(source, f"{what}: no AWS credentials (IRSA or env)") from None
+    except (ConnectTimeoutError, ReadTimeoutError):
+        raise SourceError(source, f"{what}: timed out") from None
+    except EndpointConnectionError:
+        raise SourceError(source, f"{what}: cannot connect to AWS") from None
+    except BotoCoreError as exc:
+        raise SourceError(source, f"{what}: {type(exc).__name__}") from None
