@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from commands import cost, incidents, logs, status, weekly
 from commands import help as help_cmd
-from commands import incidents, status
 from commands.base import Command
 
 COMMANDS: dict[str, Command] = {
     c.name: c
-    for c in (status.COMMAND, incidents.ALERTS, incidents.ACK, incidents.REPORT, help_cmd.COMMAND)
+    for c in (
+        status.COMMAND,
+        cost.COMMAND,
+        weekly.COMMAND,
+        logs.COMMAND,
+        incidents.ALERTS,
+        incidents.ACK,
+        incidents.REPORT,
+        help_cmd.COMMAND,
+    )
 }
 
 
