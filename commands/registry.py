@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from commands import cost, incidents, logs, status, weekly
+from commands import cost, gpu, incidents, logs, status, weekly
 from commands import help as help_cmd
 from commands.base import Command
 
@@ -10,6 +10,7 @@ COMMANDS: dict[str, Command] = {
     c.name: c
     for c in (
         status.COMMAND,
+        gpu.COMMAND,
         cost.COMMAND,
         weekly.COMMAND,
         logs.COMMAND,

@@ -15,6 +15,7 @@ in-process backend (ThreadedMotoServer shares this process).
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
@@ -247,6 +248,12 @@ def _section_rows(report: Report, title: str) -> list[Row]:
 # -- tests ----------------------------------------------------------------------------------------
 
 
+def _pct(text: str) -> int:
+    match = re.search(r"\(\+(\d+)%\)", text)
+    assert match, text
+    return int(match.group(1))
+
+
 def test_weekly_reports_all_four_sections(prometheus: PrometheusProcess, world: World,
                                           moto_server: str) -> None:
     report = _weekly(_context(prometheus.url, world.kube.url, moto_server))
@@ -256,10 +263,14 @@ def test_weekly_reports_all_four_sections(prometheus: PrometheusProcess, world: 
 
     cost = rows["Cluster cost week over week"]
     assert cost.status is Status.WARN, cost
-    assert cost.value.startswith("$4,7") and "vs $3,3" in cost.value and "(+40%)" in cost.value
+    # The backfill ends a little before "now" and the 7-day windows move while the session
+    # runs, so the figures are checked within a few percent, not to the dollar.
+    assert cost.value.startswith("$4,") and "vs $3,3" in cost.value
+    assert 35 <= _pct(cost.value) <= 45, cost.value
     anomalies = rows["GPU cost anomalies"]
     assert anomalies.status is Status.WARN and anomalies.value == "2 namespaces", anomalies
-    assert anomalies.detail.startswith("research ") and "(+100%)" in anomalies.detail
+    assert anomalies.detail.startswith("research ")
+    assert 90 <= _pct(anomalies.detail.split(";")[0]) <= 110, anomalies.detail
     assert "training" in anomalies.detail and "(new)" in anomalies.detail
     assert "inference" not in anomalies.detail and "batch" not in anomalies.detail
 

@@ -1,0 +1,129 @@
+"""`/genai gpu [node]` against real Prometheus: a small scraped fleet, and a backfilled fleet
+of 1,000 nodes x 8 GPUs x 6 h (5-minute samples) for the scale and query-count checks."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.config import KubernetesSettings, load_settings
+from bot.render.blocks import render_blocks
+from bot.report import Report, Status
+from bot.sources.kubernetes import KubernetesSource
+from bot.sources.prometheus import PrometheusSource
+from commands import gpu
+from commands.base import Context
+from tests.bench.fleet import fleet_prometheus
+from tests.harness.blockkit import validate_blocks
+from tests.harness.exporter import SyntheticExporter
+from tests.harness.procs import PrometheusProcess, require_binary
+
+MIB = 81920
+
+
+def context(url: str) -> Context:
+    return Context(settings=load_settings(), prometheus=PrometheusSource(url, timeout_s=5),
+                   kubernetes=KubernetesSource(KubernetesSettings()))
+
+
+@pytest.fixture(scope="module")
+def small() -> Iterator[PrometheusProcess]:
+    require_binary("prometheus", "/genai gpu reads real Prometheus")
+    exporter = SyntheticExporter().start()
+    # node="" leaves the relabelled node label out: only Hostname / hostname identify hosts.
+    for g in range(4):
+        exporter.set_gpu("dgx-a100-1", g, util=70, temp=60, host_label="Hostname", node="")
+        exporter.set_gpu("dgx-h100-2", g, util=70, temp=60, host_label="hostname", node="")
+    exporter.set_gpu("dgx-a100-1", 1, util=70, temp=85, host_label="Hostname", node="")
+    exporter.set_gpu("dgx-h100-2", 2, util=70, fb_used=MIB * 0.95, fb_free=MIB * 0.05,
+                     host_label="hostname", node="")
+    exporter.set_gpu("dgx-h100-2", 3, util=5, host_label="hostname", node="")
+    exporter.set_gpu("dgx-a100-1", 3, util=70, xid=79, host_label="Hostname", node="")
+    prom = PrometheusProcess([exporter.target]).start()
+    try:
+        prom.wait_for_scrape()
+        prom.wait_for_samples("DCGM_FI_DEV_GPU_UTIL", count=2)
+        yield prom
+    finally:
+        prom.stop()
+        exporter.stop()
+
+
+def rows(report: Report) -> list[tuple[str, Status, str, str, str]]:
+    return [(r.check, r.status, r.value, r.threshold, r.detail) for r in report.rows]
+
+
+def test_fleet_ranks_risky_gpus_first(small: PrometheusProcess) -> None:
+    ctx = context(small.url)
+    report = gpu.run(ctx, [])
+    got = rows(report)
+    assert [r[0] for r in got] == ["dgx-h100-2/gpu2", "dgx-a100-1/gpu1", "dgx-h100-2/gpu3",
+                                   "dgx-a100-1/gpu3"]
+    oom, hot, idle, xid = got
+    assert oom[1] is Status.FAIL and oom[3] == "near-OOM" and "mem 95%" in oom[2]
+    assert hot[1] is Status.WARN and hot[3] == "hot" and "85 °C" in hot[2]
+    assert idle[1] is Status.WARN and idle[3] == "idle" and "1 h avg util 5%" in idle[4]
+    assert xid[1] is Status.FAIL and xid[3] == "XID" and "last XID 79" in xid[4]
+    assert "util 70% · mem 50% · 60 °C · 300 W" in xid[2]
+    assert report.summary.startswith("8 GPUs on 2 nodes · 1 hot · 1 near-OOM · 1 idle · 1 XID")
+    assert "cluster util 6 h " in report.summary
+    assert any(ch in report.summary for ch in gpu.SPARK)
+    assert not validate_blocks(render_blocks(report))
+    assert ctx.prometheus.queries_issued == 2
+
+
+def test_node_lists_all_its_gpus(small: PrometheusProcess) -> None:
+    ctx = context(small.url)
+    for node, label_gpus in (("dgx-h100-2", ["gpu2", "gpu3", "gpu0", "gpu1"]),
+                             ("dgx-a100-1", ["gpu1", "gpu3", "gpu0", "gpu2"])):
+        report = gpu.run(ctx, [node])
+        assert report.title == f"GPUs on {node}"
+        assert [r.check for r in report.rows] == [f"{node}/{g}" for g in label_gpus]
+        healthy = report.rows[2]
+        assert healthy.status is Status.OK and "XID" not in healthy.detail
+
+
+def test_unknown_node_suggests_names(small: PrometheusProcess) -> None:
+    report = gpu.run(context(small.url), ["dgx-a10-1"])
+    assert report.private and report.title == "Unknown node"
+    text = " ".join(line for s in report.sections for line in s.lines)
+    assert "'dgx-a10-1'" in text and "dgx-a100-1" in text
+
+
+def test_prometheus_down_is_unknown_with_reason() -> None:
+    report = gpu.run(context("http://127.0.0.1:1"), [])
+    [row] = report.rows
+    assert row.status is Status.UNKNOWN
+    assert "cannot connect to http://127.0.0.1:1" in row.detail
+    assert not validate_blocks(render_blocks(report))
+
+
+@pytest.fixture(scope="module")
+def workdir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="genai-test-fleet-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_scale_1000_nodes_fits_slack_and_query_count_is_flat(workdir: Path) -> None:
+    require_binary("promtool", "the fleet is backfilled with promtool")
+    require_binary("prometheus", "/genai gpu reads real Prometheus")
+    issued: dict[int, int] = {}
+    for nodes in (100, 1000):
+        with fleet_prometheus(nodes, workdir) as (prom, _timings):
+            ctx = context(prom.url)
+            report = gpu.run(ctx, [])
+            issued[nodes] = ctx.prometheus.queries_issued
+            blocks = render_blocks(report)
+            assert validate_blocks(blocks) == []
+            assert len(blocks) <= 50
+            assert report.summary.startswith(f"{nodes * 8} GPUs on {nodes} nodes")
+            assert len(report.rows) == gpu.MAX_ROWS
+            assert report.rows[0].threshold.startswith("near-OOM")
+            node_report = gpu.run(ctx, ["gpu-node-0042"])
+            assert len(node_report.rows) == 8
+    assert issued[100] == issued[1000] == 2
