@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import requests
 from prometheus_api_client import PrometheusConnect
@@ -41,12 +43,12 @@ class PrometheusSource:
         self._lock = threading.Lock()
         self.queries_issued = 0  # benchmarks assert this stays flat as the fleet grows
 
-    def query(self, expr: str) -> list[Sample]:
-        """Instant query. Raises SourceError with a one-line reason on any failure."""
+    def _fetch(self, call: Callable[[], Any]) -> Any:
+        """Count the query and turn any client failure into a one-line SourceError."""
         with self._lock:
             self.queries_issued += 1
         try:
-            result = self._client.custom_query(query=expr, timeout=self.timeout_s)
+            return call()
         except requests.Timeout:
             raise SourceError(self.name, f"timed out after {self.timeout_s:g}s") from None
         except requests.ConnectionError:
@@ -55,6 +57,10 @@ class PrometheusSource:
             raise SourceError(self.name, _api_error(str(exc))) from None
         except (requests.RequestException, ValueError) as exc:
             raise SourceError(self.name, _short(str(exc))) from None
+
+    def query(self, expr: str) -> list[Sample]:
+        """Instant query. Raises SourceError with a one-line reason on any failure."""
+        result = self._fetch(lambda: self._client.custom_query(query=expr, timeout=self.timeout_s))
         samples: list[Sample] = []
         for item in result:
             if not isinstance(item, dict) or "value" not in item:
@@ -69,21 +75,10 @@ class PrometheusSource:
         self, expr: str, start: datetime, end: datetime, step_s: float
     ) -> list[Series]:
         """Range query (trends, sparklines). Same error handling as `query`."""
-        with self._lock:
-            self.queries_issued += 1
-        try:
-            result = self._client.custom_query_range(
-                query=expr, start_time=start, end_time=end, step=f"{step_s:g}s",
-                timeout=self.timeout_s,
-            )
-        except requests.Timeout:
-            raise SourceError(self.name, f"timed out after {self.timeout_s:g}s") from None
-        except requests.ConnectionError:
-            raise SourceError(self.name, f"cannot connect to {self.url}") from None
-        except PrometheusApiClientException as exc:
-            raise SourceError(self.name, _api_error(str(exc))) from None
-        except (requests.RequestException, ValueError) as exc:
-            raise SourceError(self.name, _short(str(exc))) from None
+        result = self._fetch(lambda: self._client.custom_query_range(
+            query=expr, start_time=start, end_time=end, step=f"{step_s:g}s",
+            timeout=self.timeout_s,
+        ))
         out: list[Series] = []
         for item in result:
             if isinstance(item, dict) and "values" in item:
