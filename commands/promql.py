@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 
 from bot.sources.prometheus import Sample
 
@@ -36,6 +37,17 @@ def split_stats(samples: list[Sample]) -> dict[str, list[Sample]]:
     for sample in samples:
         out.setdefault(sample.labels.get(STAT_LABEL, ""), []).append(sample)
     return out
+
+
+def label_regex(values: Iterable[str]) -> str:
+    """A PromQL string literal matching exactly `values` with `=~`: RE2 metacharacters and
+    the literal's own quotes escaped, so a host name can never widen or break the query."""
+    return label_string("|".join(re.escape(v) for v in sorted(set(values))))
+
+
+def label_string(value: str) -> str:
+    """A PromQL double-quoted string literal holding `value` verbatim."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def gpu_host(labels: Mapping[str, str]) -> str:

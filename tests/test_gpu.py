@@ -15,9 +15,9 @@ from bot.render.blocks import render_blocks
 from bot.report import Report, Status
 from bot.sources.kubernetes import KubernetesSource
 from bot.sources.prometheus import PrometheusSource
-from commands import gpu
+from commands import gpu, promql
 from commands.base import Context
-from tests.bench.fleet import fleet_prometheus
+from tests.bench.fleet import GPUS_PER_NODE, fleet_prometheus, gpu_values, node_name
 from tests.harness.blockkit import validate_blocks
 from tests.harness.exporter import SyntheticExporter
 from tests.harness.procs import PrometheusProcess, require_binary
@@ -73,7 +73,7 @@ def test_fleet_ranks_risky_gpus_first(small: PrometheusProcess) -> None:
     assert "cluster util 6 h " in report.summary
     assert any(ch in report.summary for ch in gpu.SPARK)
     assert not validate_blocks(render_blocks(report))
-    assert ctx.prometheus.queries_issued == 2
+    assert ctx.prometheus.queries_issued == 4
 
 
 def test_node_lists_all_its_gpus(small: PrometheusProcess) -> None:
@@ -102,6 +102,43 @@ def test_prometheus_down_is_unknown_with_reason() -> None:
     assert not validate_blocks(render_blocks(report))
 
 
+def assert_matches_ground_truth(report: Report, nodes: int) -> None:
+    """Prometheus picked the offenders; ranking every GPU in Python from the values the
+    fleet was written with must give the same counts and the same rows, up to ties. (At 100
+    nodes the 25 rows mix all four risks; at 1,000 they are all near-OOM.) Idle GPUs are
+    compared by rank only: their 1 h average follows the written wave, not `util`."""
+    lim = gpu.Limits(mem_ratio=load_settings().thresholds.gpu_mem_max_ratio)
+    every = []
+    for n in range(nodes):
+        for g in range(GPUS_PER_NODE):
+            util, mem, temp, power, xid = gpu_values(n, g)
+            every.append(gpu.Gpu(host=node_name(n), index=str(g), values={
+                "util": util, "mem": mem, "temp": temp, "power": power, "xid": xid,
+                "avg1h": util}))
+    risky = sorted((g for g in every if gpu.risks(g, lim)), key=lambda g: gpu.rank_key(g, lim))
+    counts = {risk: sum(risk in gpu.risks(g, lim) for g in every)
+              for risk in ("hot", "near-OOM", "idle", "XID")}
+    assert report.summary.startswith(
+        f"{nodes * 8} GPUs on {nodes} nodes · {counts['hot']} hot · "
+        f"{counts['near-OOM']} near-OOM · {counts['idle']} idle · {counts['XID']} XID")
+    def rank(g: gpu.Gpu) -> tuple[int, float | None]:
+        category, score, _host, _index = gpu.rank_key(g, lim)
+        return category, None if category == 2 else score
+
+    expected = [rank(g) for g in risky[:gpu.MAX_ROWS]]
+    got = []
+    for row in report.rows:
+        host, index = row.check.rsplit("/gpu", 1)
+        n = int(host.removeprefix("gpu-node-"))
+        util, mem, temp, power, xid = gpu_values(n, int(index))
+        truth = gpu.Gpu(host=host, index=index, values={
+            "util": util, "mem": mem, "temp": temp, "power": power, "xid": xid, "avg1h": util})
+        got.append(rank(truth))
+    assert got == expected
+    more = f"… and {len(risky) - gpu.MAX_ROWS} more GPUs over a threshold"
+    assert any(line.startswith(more) for s in report.sections for line in s.lines)
+
+
 @pytest.fixture(scope="module")
 def workdir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="genai-test-fleet-"))
@@ -124,6 +161,21 @@ def test_scale_1000_nodes_fits_slack_and_query_count_is_flat(workdir: Path) -> N
             assert report.summary.startswith(f"{nodes * 8} GPUs on {nodes} nodes")
             assert len(report.rows) == gpu.MAX_ROWS
             assert report.rows[0].threshold.startswith("near-OOM")
+            assert_matches_ground_truth(report, nodes)
             node_report = gpu.run(ctx, ["gpu-node-0042"])
             assert len(node_report.rows) == 8
-    assert issued[100] == issued[1000] == 2
+    assert issued[100] == issued[1000] == 4
+
+
+def test_host_regex_matches_exactly_the_names_given(small: PrometheusProcess) -> None:
+    """The details query selects the offenders' nodes by regex: metacharacters and quotes in
+    a name must neither widen the match nor break the query."""
+    src = PrometheusSource(small.url, timeout_s=5)
+
+    def hosts(names: list[str]) -> set[str]:
+        query = f"DCGM_FI_DEV_GPU_UTIL{{Hostname=~{promql.label_regex(names)}}}"
+        return {s.labels["Hostname"] for s in src.query(query)}
+
+    assert hosts(["dgx-a100-1", "dgx.a100.1"]) == {"dgx-a100-1"}
+    assert hosts(["dgx.*"]) == set()
+    assert hosts(['x"}) or vector(1) or up{a="']) == set()

@@ -5,8 +5,8 @@ The fleet's DCGM history (6 h) is written as OpenMetrics, turned into TSDB block
 scrape targets. Each size times the command run plus the Block Kit render, and counts the
 PromQL queries issued: the count must not grow with the fleet.
 
-`/genai status`'s two Kubernetes rows point at a dead URL (they render `unknown`): this
-benchmark is about the Prometheus side.
+`/genai status` also lists nodes and pods: a Kubernetes stand-in holds the same nodes, one
+inference pod on each.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from bot.sources.prometheus import PrometheusSource
 from commands import gpu, status
 from commands.base import Context
 from tests.harness.blockkit import validate_blocks
+from tests.harness.kube import KubeStandin, node, pod
 from tests.harness.procs import PrometheusProcess, backfill_openmetrics
 
 GPUS_PER_NODE = 8
@@ -45,7 +46,7 @@ def node_name(i: int) -> str:
     return f"gpu-node-{i:04d}"
 
 
-def _gpu_values(n: int, g: int) -> tuple[float, float, float, float, float]:
+def gpu_values(n: int, g: int) -> tuple[float, float, float, float, float]:
     """(util, mem ratio, temp, power, xid) of one GPU; a few are offenders by design."""
     k = n * GPUS_PER_NODE + g
     util = 45.0 + (k * 37 % 45)
@@ -83,7 +84,7 @@ def write_fleet(path: Path, nodes: int, *, step_s: int = 300, hours: float = HOU
                 host = node_name(n)
                 host_label = "Hostname" if n % 2 == 0 else "hostname"
                 for g in range(GPUS_PER_NODE):
-                    util, mem, temp, power, xid = _gpu_values(n, g)
+                    util, mem, temp, power, xid = gpu_values(n, g)
                     labels = (f'{family}{{gpu="{g}",UUID="GPU-{n:04d}-{g}",'
                               f'{host_label}="{host}",modelName="NVIDIA A100-SXM4-80GB"}} ')
                     if f_index == 0:
@@ -130,10 +131,18 @@ def fleet_prometheus(nodes: int, workdir: Path, *, step_s: int = 300
         shutil.rmtree(tsdb, ignore_errors=True)
 
 
-def fleet_context(prometheus_url: str) -> Context:
+def fleet_context(prometheus_url: str, kubernetes_url: str = "http://127.0.0.1:1") -> Context:
     return Context(settings=load_settings(), prometheus=PrometheusSource(prometheus_url),
                    kubernetes=KubernetesSource(KubernetesSettings(
-                       mode="url", url="http://127.0.0.1:1", timeout_s=2)))
+                       mode="url", url=kubernetes_url, timeout_s=10)))
+
+
+def fleet_kube(nodes: int) -> KubeStandin:
+    kube = KubeStandin()
+    for i in range(nodes):
+        kube.add(node(node_name(i), labels={"nvidia.com/gpu.present": "true"}))
+        kube.add(pod(f"vllm-{i:04d}", node=node_name(i), labels={"app": "inference"}))
+    return kube
 
 
 def timed(ctx: Context, command: str, args: list[str]) -> tuple[float, int, int]:
@@ -155,8 +164,9 @@ def run() -> tuple[list[str], list[list[object]]]:
     workdir = Path(tempfile.mkdtemp(prefix="genai-bench-fleet-"))
     try:
         for nodes in (100, 1000, 4000):
-            with fleet_prometheus(nodes, workdir) as (prom, timings):
-                ctx = fleet_context(prom.url)
+            with fleet_prometheus(nodes, workdir) as (prom, timings), \
+                    fleet_kube(nodes) as kube:
+                ctx = fleet_context(prom.url, kube.url)
                 prep = f"{timings['write_s']:.1f}+{timings['backfill_s']:.1f}"
                 for command in ("gpu", "status"):
                     timed(ctx, command, [])  # warm-up: Prometheus' caches, TCP
