@@ -111,6 +111,33 @@ class LogsSettings(BaseModel):
     poll_interval_s: float = Field(default=1.0, gt=0, le=10)
 
 
+class DiagSettings(BaseModel):
+    """`/genai diag` and the alerts' Run diagnostics button."""
+
+    exec_enabled: bool = False  # pods/exec (nvidia-smi) needs the exec overlay's RBAC too
+    log_tail_lines: int = Field(default=500, ge=10, le=10000)
+    cluster_domain: str = "cluster.local"
+    karpenter_namespace: str = "kube-system"
+    karpenter_selector: str = "app.kubernetes.io/name=karpenter"
+
+
+class GamedaySchedule(BaseModel):
+    """One recurring drill prompt, e.g. Wednesdays 14:00 in Seoul."""
+
+    name: str = Field(min_length=1, max_length=64)
+    cron: str  # five fields, croniter syntax
+    timezone: str = "Asia/Seoul"
+    scenario: str | None = None  # None: the bot picks the least recently drilled one
+
+
+class GamedaySettings(BaseModel):
+    schedules: list[GamedaySchedule] = Field(default_factory=list)
+    # A prompt whose time passed while no replica was up: post it once late, or skip it.
+    missed: Literal["catch_up", "skip"] = "catch_up"
+    catch_up_max_age_h: float = Field(default=6.0, gt=0)
+    tick_s: float = Field(default=30.0, gt=0, le=3600)
+
+
 class ChannelSettings(BaseModel):
     """The guide's three Alertmanager channels (ids or names) and the drill channel."""
 
@@ -175,6 +202,8 @@ class Settings(BaseSettings):
     weekly: WeeklySettings = Field(default_factory=WeeklySettings)
     logs: LogsSettings = Field(default_factory=LogsSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    diag: DiagSettings = Field(default_factory=DiagSettings)
+    gameday: GamedaySettings = Field(default_factory=GamedaySettings)
     # Bearer token Alertmanager sends to POST /alertmanager; the webhook is off without it.
     webhook_token: SecretStr | None = None
     database_url: str = "sqlite:///./genai-bot.db"
