@@ -58,7 +58,6 @@ WRITE_VERBS = {
 # expected failure; once the setting exists the same check runs in full.
 EXPECTED_LATER = {
     "GENAI_WEBHOOK_TOKEN": "webhook bearer token: Settings gains `webhook_token` later",
-    "GENAI_DIAG__EXEC_ENABLED": "pod-exec switch: Settings gains `diag.exec_enabled` later",
 }
 
 

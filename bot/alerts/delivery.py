@@ -12,9 +12,13 @@ from bot.runbooks import Runbook, RunbookIndex
 from bot.store import OutboxRow, Store, utcnow
 
 
-def diagnosis_report(view: AlertView, runbook: Runbook) -> Report:
-    """The runbook's diagnosis steps, as the Run diagnostics button posts them."""
+def diagnosis_report(view: AlertView, runbook: Runbook, missing: str = "") -> Report:
+    """The runbook's diagnosis steps, posted by Run diagnostics when no scenario can run
+    (`missing` names the label the alert lacks for it)."""
     lines = []
+    if missing and runbook.diag_scenario:
+        lines.append(f"The alert has no {missing} label, so /genai diag "
+                     f"{runbook.diag_scenario} could not run; the runbook's steps instead:")
     for number, step in enumerate(runbook.diagnosis, start=1):
         lines.append(f"{number}. {step.text}")
         if step.command:
@@ -58,7 +62,13 @@ class Renderer:
         if note == "resolved":
             return alert_render.resolved_note(view, now=now)
         if note == "diag":
-            report = diagnosis_report(view, runbook)
+            raw = row.payload.get("report")
+            if raw:  # the scenario ran at click time; its findings are posted as they were
+                report = Report.model_validate(raw)
+                report.footer = " · ".join(p for p in (report.footer,
+                                                       f"incident {view.public_id}") if p)
+            else:
+                report = diagnosis_report(view, runbook, str(row.payload.get("missing") or ""))
             return {"blocks": render_blocks(report), "text": fallback_text(report)}
         if note in ("ack", "silence", "unsilence", "resolve"):
             return alert_render.action_note(

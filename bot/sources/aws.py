@@ -77,3 +77,26 @@ def aws_call(source: str, what: str, fn: Callable[..., T], **kwargs: Any) -> T:
         raise SourceError(source, f"{what}: cannot connect to AWS") from None
     except BotoCoreError as exc:
         raise SourceError(source, f"{what}: {type(exc).__name__}") from None
+
+
+def instance_type_offerings(aws: AwsClients, instance_types: list[str]) -> dict[str, set[str]]:
+    """Which availability zones of the configured region offer each instance type.
+
+    A type missing from the answer is offered in no AZ of the region. Paginated: a region
+    has a few hundred types x AZs, and the API pages at 1,000.
+    """
+    ec2 = aws.client("ec2")
+    offered: dict[str, set[str]] = {t: set() for t in instance_types}
+    what = "ec2 describe-instance-type-offerings"
+    kwargs: dict[str, Any] = {
+        "LocationType": "availability-zone",
+        "Filters": [{"Name": "instance-type", "Values": list(instance_types)}],
+    }
+    while True:
+        page = aws_call("aws", what, ec2.describe_instance_type_offerings, **kwargs)
+        for offer in page.get("InstanceTypeOfferings", []):
+            offered.setdefault(offer["InstanceType"], set()).add(offer["Location"])
+        token = page.get("NextToken")
+        if not token:
+            return offered
+        kwargs["NextToken"] = token

@@ -160,3 +160,154 @@ class NodeList(K8sModel):
 
 class PodList(K8sModel):
     items: list[Pod] = Field(default_factory=list)
+
+
+# -- Diagnostics: events, storage, services, Karpenter ------------------------------------------
+
+
+class ObjectReference(K8sModel):
+    kind: str = ""
+    name: str = ""
+    namespace: str = ""
+
+
+class EventSeries(K8sModel):
+    count: int = 0
+    last_observed_time: datetime | None = None
+
+
+class Event(K8sModel):
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    involved_object: ObjectReference = Field(default_factory=ObjectReference)
+    reason: str = ""
+    message: str = ""
+    type: str = ""
+    count: int | None = None
+    # Events written through events.k8s.io/v1 (the scheduler) have null legacy timestamps.
+    last_timestamp: datetime | None = None
+    event_time: datetime | None = None
+    series: EventSeries | None = None
+
+    @property
+    def seen(self) -> datetime | None:
+        if self.series is not None and self.series.last_observed_time is not None:
+            return self.series.last_observed_time
+        return self.last_timestamp or self.event_time or self.metadata.creation_timestamp
+
+    @property
+    def times(self) -> int:
+        if self.series is not None and self.series.count:
+            return self.series.count
+        return self.count or 1
+
+
+class EventList(K8sModel):
+    items: list[Event] = Field(default_factory=list)
+
+
+class PvcSpec(K8sModel):
+    storage_class_name: str | None = None
+    volume_name: str = ""
+
+
+class PvcStatus(K8sModel):
+    phase: str = "Unknown"
+
+
+class PersistentVolumeClaim(K8sModel):
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: PvcSpec = Field(default_factory=PvcSpec)
+    status: PvcStatus = Field(default_factory=PvcStatus)
+
+
+class ServiceSpec(K8sModel):
+    selector: dict[str, str] = Field(default_factory=dict)
+    cluster_ip: str = Field(default="", alias="clusterIP")
+    type: str = ""
+
+
+class Service(K8sModel):
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: ServiceSpec = Field(default_factory=ServiceSpec)
+
+
+class ServiceList(K8sModel):
+    items: list[Service] = Field(default_factory=list)
+
+
+class EndpointAddress(K8sModel):
+    ip: str = ""
+    node_name: str = ""
+    target_ref: ObjectReference | None = None
+
+
+class EndpointSubset(K8sModel):
+    addresses: list[EndpointAddress] = Field(default_factory=list)
+    not_ready_addresses: list[EndpointAddress] = Field(default_factory=list)
+
+
+class Endpoints(K8sModel):
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    subsets: list[EndpointSubset] = Field(default_factory=list)
+
+
+class Requirement(K8sModel):
+    key: str
+    operator: str = "In"
+    values: list[str] = Field(default_factory=list)
+
+
+class NodeClaimSpec(K8sModel):
+    requirements: list[Requirement] = Field(default_factory=list)
+
+
+class NodeClaimStatus(K8sModel):
+    conditions: list[Condition] = Field(default_factory=list)
+    node_name: str = ""
+    provider_id: str = Field(default="", alias="providerID")
+
+
+class NodeClaim(K8sModel):
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: NodeClaimSpec = Field(default_factory=NodeClaimSpec)
+    status: NodeClaimStatus = Field(default_factory=NodeClaimStatus)
+
+    def condition(self, kind: str) -> Condition | None:
+        return next((c for c in self.status.conditions if c.type == kind), None)
+
+
+class NodeClaimList(K8sModel):
+    items: list[NodeClaim] = Field(default_factory=list)
+
+
+class NodePoolTemplateSpec(K8sModel):
+    requirements: list[Requirement] = Field(default_factory=list)
+
+
+class NodePoolTemplate(K8sModel):
+    spec: NodePoolTemplateSpec = Field(default_factory=NodePoolTemplateSpec)
+
+
+class NodePoolSpec(K8sModel):
+    template: NodePoolTemplate = Field(default_factory=NodePoolTemplate)
+    limits: dict[str, str] = Field(default_factory=dict)
+
+
+class NodePoolStatus(K8sModel):
+    conditions: list[Condition] = Field(default_factory=list)
+    resources: dict[str, str] = Field(default_factory=dict)
+
+
+class NodePool(K8sModel):
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: NodePoolSpec = Field(default_factory=NodePoolSpec)
+    status: NodePoolStatus = Field(default_factory=NodePoolStatus)
+
+    def requirement(self, key: str) -> list[str]:
+        """The `In` values of one requirement; [] when the pool does not constrain `key`."""
+        return next((r.values for r in self.spec.template.spec.requirements
+                     if r.key == key and r.operator == "In"), [])
+
+
+class NodePoolList(K8sModel):
+    items: list[NodePool] = Field(default_factory=list)

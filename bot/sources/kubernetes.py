@@ -19,7 +19,22 @@ from pydantic import BaseModel, ValidationError
 
 from bot.config import KubernetesSettings
 from bot.errors import SourceError
-from bot.sources.k8s_models import Node, NodeList, Pod, PodList
+from bot.sources.k8s_models import (
+    Endpoints,
+    Event,
+    EventList,
+    Node,
+    NodeClaim,
+    NodeClaimList,
+    NodeList,
+    NodePool,
+    NodePoolList,
+    PersistentVolumeClaim,
+    Pod,
+    PodList,
+    Service,
+    ServiceList,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -84,6 +99,7 @@ class KubernetesSource:
         self._settings = settings
         self._timeout = (min(3.0, settings.timeout_s), settings.timeout_s)
         self._api: k8s.CoreV1Api | None = None
+        self._custom: k8s.CustomObjectsApi | None = None
         self._lock = threading.Lock()
 
     @property
@@ -94,10 +110,23 @@ class KubernetesSource:
                 self._api = k8s.CoreV1Api(build_api_client(self._settings))
             return self._api
 
-    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    @property
+    def custom(self) -> k8s.CustomObjectsApi:
+        """CRDs (Karpenter's NodeClaims and NodePools), sharing the core API's client."""
+        core = self.core
+        with self._lock:
+            if self._custom is None:
+                self._custom = k8s.CustomObjectsApi(core.api_client)
+            return self._custom
+
+    def _call(self, what: str, fn: Any, *args: Any, perm: str | None = None,
+              **kwargs: Any) -> Any:
         try:
             return fn(*args, _request_timeout=self._timeout, **kwargs)
         except ApiException as exc:
+            if exc.status == 403 and perm:
+                # Say which grant is missing, so the fix is one line in the ClusterRole.
+                raise SourceError(self.name, f"{what}: missing permission: {perm}") from None
             raise SourceError(self.name, _api_reason(what, exc)) from None
         except urllib3.exceptions.MaxRetryError as exc:
             reason = exc.reason
@@ -112,8 +141,18 @@ class KubernetesSource:
         except urllib3.exceptions.HTTPError as exc:
             raise SourceError(self.name, f"{what}: {type(exc).__name__}") from None
 
-    def _model(self, model: type[M], what: str, fn: Any, *args: Any, **kwargs: Any) -> M:
+    def _model(self, model: type[M], what: str, fn: Any, *args: Any, perm: str | None = None,
+               **kwargs: Any) -> M:
         """Call `fn` for its raw JSON body and validate it as `model`."""
+        body = self._raw(what, fn, *args, perm=perm, **kwargs)
+        try:
+            return model.model_validate_json(body)
+        except ValidationError as exc:
+            raise SourceError(self.name, f"{what}: unexpected answer "
+                              f"({exc.error_count()} field errors)") from None
+
+    def _raw(self, what: str, fn: Any, *args: Any, perm: str | None = None,
+             **kwargs: Any) -> bytes:
         def fetch(_request_timeout: tuple[float, float]) -> bytes:
             response = fn(*args, _preload_content=False, _request_timeout=_request_timeout,
                           **kwargs)
@@ -122,12 +161,7 @@ class KubernetesSource:
             finally:
                 response.release_conn()
 
-        body = self._call(what, fetch)
-        try:
-            return model.model_validate_json(body)
-        except ValidationError as exc:
-            raise SourceError(self.name, f"{what}: unexpected answer "
-                              f"({exc.error_count()} field errors)") from None
+        return bytes(self._call(what, fetch, perm=perm))
 
     def nodes(self, label_selector: str) -> list[Node]:
         return self._model(NodeList, f"list nodes -l {label_selector}", self.core.list_node,
@@ -143,6 +177,117 @@ class KubernetesSource:
 
     def list_pods(self, namespace: str, label_selector: str | None = None) -> list[PodInfo]:
         return [_pod_info(p) for p in self.pods(namespace, label_selector)]
+
+
+    # -- diagnostics: single objects, logs, events, Karpenter ---------------------------------
+
+    def pod(self, namespace: str, name: str) -> Pod:
+        return self._model(Pod, f"get pod {namespace}/{name}", self.core.read_namespaced_pod,
+                           name, namespace, perm=_perm("get", "pods", namespace))
+
+    def pods_anywhere(self, field_selector: str = "", label_selector: str = "") -> list[Pod]:
+        """Pods of every namespace (pending pods, a pod name asked in the wrong namespace)."""
+        kwargs: dict[str, Any] = {}
+        if field_selector:
+            kwargs["field_selector"] = field_selector
+        if label_selector:
+            kwargs["label_selector"] = label_selector
+        return self._model(PodList, "list pods in all namespaces",
+                           self.core.list_pod_for_all_namespaces,
+                           perm=_perm("list", "pods", ""), **kwargs).items
+
+    def pods_in(self, namespace: str, label_selector: str = "") -> list[Pod]:
+        """Like `pods`, with the missing permission named on a 403."""
+        kwargs: dict[str, Any] = {"label_selector": label_selector} if label_selector else {}
+        return self._model(PodList, f"list pods -n {namespace}", self.core.list_namespaced_pod,
+                           namespace, perm=_perm("list", "pods", namespace), **kwargs).items
+
+    def pod_log(self, namespace: str, name: str, container: str | None = None,
+                previous: bool = False, tail_lines: int = 500) -> str | None:
+        """The log's last `tail_lines` lines; None when there is no previous container."""
+        kwargs: dict[str, Any] = {"tail_lines": tail_lines, "previous": previous}
+        if container:
+            kwargs["container"] = container
+        what = f"read {'previous ' if previous else ''}logs of {namespace}/{name}"
+        try:
+            body = self._raw(what, self._log_or_none, name, namespace,
+                             perm=_perm("get", "pods/log", namespace), **kwargs)
+        except _NoLog:
+            return None
+        return body.decode("utf-8", errors="replace")
+
+    def _log_or_none(self, name: str, namespace: str, **kwargs: Any) -> Any:
+        try:
+            return self.core.read_namespaced_pod_log(name, namespace, **kwargs)
+        except ApiException as exc:
+            # 400 "previous terminated container ... not found" / "waiting to start": no log.
+            if exc.status == 400:
+                raise _NoLog from None
+            raise
+
+    def events_for(self, namespace: str, name: str, reason: str = "") -> list[Event]:
+        """Events about one object, newest last."""
+        selector = f"involvedObject.name={name}" + (f",reason={reason}" if reason else "")
+        items = self.events(namespace, selector)
+        return sorted(items, key=lambda e: e.seen.timestamp() if e.seen else 0.0)
+
+    def events(self, namespace: str, field_selector: str) -> list[Event]:
+        return self._model(EventList, f"list events -n {namespace}",
+                           self.core.list_namespaced_event, namespace,
+                           field_selector=field_selector,
+                           perm=_perm("list", "events", namespace)).items
+
+    def pvc(self, namespace: str, name: str) -> PersistentVolumeClaim:
+        return self._model(PersistentVolumeClaim, f"get pvc {namespace}/{name}",
+                           self.core.read_namespaced_persistent_volume_claim, name, namespace,
+                           perm=_perm("get", "persistentvolumeclaims", namespace))
+
+    def service(self, namespace: str, name: str) -> Service:
+        return self._model(Service, f"get service {namespace}/{name}",
+                           self.core.read_namespaced_service, name, namespace,
+                           perm=_perm("get", "services", namespace))
+
+    def services(self, namespace: str) -> list[Service]:
+        return self._model(ServiceList, f"list services -n {namespace}",
+                           self.core.list_namespaced_service, namespace,
+                           perm=_perm("list", "services", namespace)).items
+
+    def endpoints(self, namespace: str, name: str) -> Endpoints:
+        return self._model(Endpoints, f"get endpoints {namespace}/{name}",
+                           self.core.read_namespaced_endpoints, name, namespace,
+                           perm=_perm("get", "endpoints", namespace))
+
+    def node(self, name: str) -> Node:
+        return self._model(Node, f"get node {name}", self.core.read_node, name,
+                           perm=_perm("get", "nodes", ""))
+
+    def nodeclaims(self, label_selector: str = "") -> list[NodeClaim]:
+        kwargs: dict[str, Any] = {"label_selector": label_selector} if label_selector else {}
+        return self._model(NodeClaimList, "list nodeclaims",
+                           self.custom.list_cluster_custom_object, *_KARPENTER, "nodeclaims",
+                           perm=_perm("list", "nodeclaims.karpenter.sh", ""), **kwargs).items
+
+    def nodepools(self) -> list[NodePool]:
+        return self._model(NodePoolList, "list nodepools",
+                           self.custom.list_cluster_custom_object, *_KARPENTER, "nodepools",
+                           perm=_perm("list", "nodepools.karpenter.sh", "")).items
+
+    def nodepool(self, name: str) -> NodePool:
+        return self._model(NodePool, f"get nodepool {name}",
+                           self.custom.get_cluster_custom_object, *_KARPENTER, "nodepools",
+                           name, perm=_perm("get", "nodepools.karpenter.sh", ""))
+
+
+_KARPENTER = ("karpenter.sh", "v1")
+
+
+class _NoLog(Exception):
+    """The API server has no such log (no previous container, container not started)."""
+
+
+def _perm(verb: str, resource: str, namespace: str) -> str:
+    where = f"in namespace {namespace}" if namespace else "at cluster scope"
+    return f"{verb} {resource} {where}"
 
 
 def _api_reason(what: str, exc: ApiException) -> str:
