@@ -24,6 +24,7 @@ from bot.metrics import ACK_SECONDS
 from bot.render.blocks import fallback_text, render_blocks
 from bot.render.mrkdwn import escape, truncate
 from bot.report import Report
+from bot.roles import Role
 from bot.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -93,6 +94,7 @@ def build_app(
 
     register_commands(app, runtime)
     register_alert_actions(app, runtime)
+    register_gameday_actions(app, runtime)
     register_channel_listener(app, runtime)
     return app
 
@@ -127,6 +129,8 @@ def register_commands(app: App, runtime: Runtime) -> None:
 def _deliver(runtime: Runtime, invocation: Any, user_id: str, role: Any, respond: Respond) -> None:
     report = runtime.execute(invocation, user_id, role)
     name = invocation.command.name
+    if name == "diag":  # a diagnosis step of a running drill (time to diagnosis)
+        runtime.gameday.note_diag(user_id, invocation.args)
     audience = "ephemeral" if report.private else "in_channel"
     try:
         resp = respond(response_type=audience, **_report_payload(report))
@@ -188,6 +192,101 @@ def register_alert_actions(app: App, runtime: Runtime) -> None:
 
     for action_id, handle in handlers.items():
         app.action(action_id)(listener(handle))
+
+
+def register_gameday_actions(app: App, runtime: Runtime) -> None:
+    """Join / Start now / Skip on a drill prompt, Add findings (a modal) and its submission.
+    Same discipline as the alert buttons: ack at once, the work runs in the job pool."""
+    from bot.gameday.render import FINDINGS_VIEW, FindingsSubmission, findings_modal
+    from bot.gameday.report import FINDINGS_BUTTON
+    from bot.gameday.service import JOIN, SKIP, START_NOW
+
+    gd = runtime.gameday
+
+    def submit(respond: Respond | None, work: Callable[[], str]) -> None:
+        def job() -> None:
+            message = work()
+            runtime.notify_outbox()
+            if respond is not None:
+                respond(response_type="ephemeral", replace_original=False, text=message)
+
+        try:
+            runtime.jobs.submit(job)
+        except PoolFull:
+            if respond is not None:
+                respond(response_type="ephemeral", replace_original=False,
+                        text=":no_entry: The bot is busy; try again in a moment.")
+
+    handlers: dict[str, Callable[[str, str], str]] = {
+        JOIN: lambda user, value: gd.join(value, user),
+        START_NOW: lambda user, pid: gd.start_from_prompt(pid, user, runtime.roles.role_of(user)),
+        SKIP: lambda user, pid: gd.skip(pid, user, runtime.roles.role_of(user)),
+    }
+
+    def listener(handle: Callable[[str, str], str]) -> Callable[..., None]:
+        def on_click(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+            ack()
+            user, value = _clicked(body)
+            submit(respond, lambda: handle(user, value))
+
+        return on_click
+
+    for action_id, handle in handlers.items():
+        app.action(action_id)(listener(handle))
+
+    @app.action(FINDINGS_BUTTON)
+    def on_findings(ack: Ack, body: dict[str, Any], client: WebClient,
+                    respond: Respond) -> None:
+        ack()
+        user, drill_id = _clicked(body)
+        trigger = str(body.get("trigger_id", ""))
+
+        def open_modal() -> str:
+            role = runtime.roles.role_of(user)
+            if role < Role.RESPONDER:
+                return f"Only responders may add findings; you are a {role.label}."
+            drill = gd.drills.get(drill_id)
+            if drill is None:
+                return "That drill no longer exists."
+            # The trigger_id lives 3 s: the pool picks this up well within that.
+            client.views_open(trigger_id=trigger,
+                              view=findings_modal(drill.public_id, f"Drill {drill.public_id}: "
+                                                  f"{drill.scenario}"))
+            return ""
+
+        def job() -> None:
+            try:
+                problem = open_modal()
+            except SlackApiError as exc:
+                problem = f"Could not open the form: {exc.response.get('error')}"
+            if problem:
+                respond(response_type="ephemeral", replace_original=False, text=problem)
+
+        try:
+            runtime.jobs.submit(job)
+        except PoolFull:
+            respond(response_type="ephemeral", replace_original=False,
+                    text=":no_entry: The bot is busy; try again in a moment.")
+
+    @app.view(FINDINGS_VIEW)
+    def on_findings_submit(ack: Ack, body: dict[str, Any]) -> None:
+        from pydantic import ValidationError
+
+        try:
+            form = FindingsSubmission.from_view(body.get("view") or {})
+        except ValidationError:
+            ack(response_action="errors",
+                errors={"findings": "Could not read the form; keep lines under 500 characters."})
+            return
+        user = str((body.get("user") or {}).get("id", ""))
+        role = runtime.roles.role_of(user)  # cached: answers well within the 3 s ack
+        if role < Role.RESPONDER:
+            ack(response_action="errors",
+                errors={"findings": f"Only responders may add findings; you are a {role.label}."})
+            return
+        ack()
+        items = [i.model_dump(exclude_none=True) for i in form.action_items]
+        submit(None, lambda: gd.add_findings(form.drill, user, role, form.findings, items))
 
 
 def register_channel_listener(app: App, runtime: Runtime) -> None:

@@ -13,6 +13,8 @@ from bot.alerts.intake import Intake
 from bot.config import Settings
 from bot.dispatch import Invocation, usage_report
 from bot.errors import UsageError
+from bot.gameday.catalog import load_catalog
+from bot.gameday.service import Gameday
 from bot.jobs import JobPool
 from bot.metrics import COMMAND_SECONDS, COMMANDS
 from bot.report import Report
@@ -44,9 +46,15 @@ class Runtime:
     intake: Intake = field(init=False)
     # Set by the server once the outbox worker runs: wakes it after a commit.
     notify_outbox: Callable[[], None] = field(default=lambda: None)
+    gameday: Gameday = field(init=False)
 
     def __post_init__(self) -> None:
         self.intake = Intake(self.store, self.settings, lambda _: self.notify_outbox())
+        # The catalog is checked at start-up, against the alerts that have runbooks.
+        catalog = load_catalog(alert_names=set(self.runbooks.alerts()),
+                               runbook_ids={rb.id for rb in self.runbooks})
+        self.gameday = Gameday(self.store, self.settings, self.alertmanager, catalog,
+                               self.intake.channel_ids, lambda: self.notify_outbox())
 
     @classmethod
     def from_settings(
@@ -78,6 +86,7 @@ class Runtime:
             fanout=self.fanout,
             store=self.store,
             aws=self.aws,
+            gameday=self.gameday,
         )
 
     def execute(self, invocation: Invocation, user_id: str, role: Role) -> Report:

@@ -18,6 +18,8 @@ from bot.alerts.delivery import Renderer
 from bot.alerts.outbox import OutboxWorker
 from bot.app import build_app, build_client, resolve_channel_ids, usergroup_members
 from bot.config import Settings
+from bot.gameday.render import outbox_message
+from bot.gameday.scheduler import Scheduler
 from bot.http import build_http_app
 from bot.runtime import Runtime
 
@@ -44,14 +46,18 @@ class Bot:
             self.runtime.jobs.gate,
             self.runtime.intake,
         )
+        renderer = Renderer(self.runtime.store, self.runtime.runbooks)
+        worker_id = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.outbox = OutboxWorker(
             self.runtime.store,
             self.client,
-            Renderer(self.runtime.store, self.runtime.runbooks),
-            worker_id=f"{socket.gethostname()}:{os.getpid()}:{id(self):x}",
+            # Game Day rows carry their message; alert rows are rendered from the incident.
+            lambda row: outbox_message(row) or renderer(row),
+            worker_id=worker_id,
             per_channel_interval_s=settings.alerts.channel_interval_s,
         )
         self.runtime.notify_outbox = self.outbox.notify
+        self.scheduler = Scheduler(self.runtime.gameday, holder=worker_id)
         self._server = uvicorn.Server(
             uvicorn.Config(
                 http_app,
@@ -93,6 +99,7 @@ class Bot:
         if self.socket is not None:
             self.socket.connect()  # type: ignore[no-untyped-call]
         self.outbox.start()
+        self.scheduler.start()
         log.info("bot_started", mode=self.settings.slack.mode, port=self.port)
         return self
 
@@ -121,6 +128,7 @@ class Bot:
             self.stop()
 
     def stop(self) -> None:
+        self.scheduler.stop()
         self.outbox.stop()
         if self.socket is not None:
             self.socket.close()  # type: ignore[no-untyped-call]

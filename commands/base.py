@@ -15,6 +15,7 @@ from bot.roles import Role
 
 if TYPE_CHECKING:
     from bot.config import Settings
+    from bot.gameday.service import Gameday
     from bot.sources.aws import AwsClients
     from bot.sources.kubernetes import KubernetesSource
     from bot.sources.prometheus import PrometheusSource
@@ -38,6 +39,7 @@ class Context:
     )
     store: Store | None = None
     aws: AwsClients | None = None
+    gameday: Gameday | None = None
 
 
 Runner = Callable[[Context, list[str]], Report]

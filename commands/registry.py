@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from commands import cost, gpu, incidents, logs, status, weekly
+from commands import cost, diag, gameday, gpu, incidents, logs, status, weekly
 from commands import help as help_cmd
 from commands.base import Command
 
@@ -14,9 +14,11 @@ COMMANDS: dict[str, Command] = {
         cost.COMMAND,
         weekly.COMMAND,
         logs.COMMAND,
+        diag.COMMAND,
         incidents.ALERTS,
         incidents.ACK,
         incidents.REPORT,
+        gameday.COMMAND,
         help_cmd.COMMAND,
     )
 }

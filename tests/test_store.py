@@ -161,7 +161,7 @@ def run_threads(n: int, fn: Callable[[int], T]) -> list[T]:
 
 
 def test_migration_creates_schema_matching_orm(db: Database) -> None:
-    assert db.current_revision() == "0001"
+    assert db.current_revision() == "0002"
     with db.engine.connect() as conn:
         names = set(inspect(conn).get_table_names())
         diff = compare_metadata(
@@ -171,7 +171,7 @@ def test_migration_creates_schema_matching_orm(db: Database) -> None:
     assert "alembic_version" in names
     assert diff == []
     db.migrate()  # idempotent
-    assert db.current_revision() == "0001"
+    assert db.current_revision() == "0002"
     assert db.ping() is True
     assert db.dialect in ("sqlite", "postgresql")
 

@@ -136,10 +136,12 @@ class IncidentActions:
         if refused:
             return refused
         try:
-            _, changed = self.store.resolve_by_hand(public_id, user_id, utcnow(),
-                                                      outbox_payload_builder=payload_builder)
+            inc, changed = self.store.resolve_by_hand(public_id, user_id, utcnow(),
+                                                        outbox_payload_builder=payload_builder)
         except NotFound:
             return Outcome(False, "That incident no longer exists.")
+        if changed and inc.drill:  # the drill's alert: end the drill, post its report
+            self.runtime.gameday.on_incident_resolved(inc, user_id)
         return Outcome(True, "Resolved." if changed else "It was already resolved.")
 
     def diagnose(self, public_id: str, user_id: str) -> Outcome:
@@ -149,6 +151,26 @@ class IncidentActions:
         inc = self.store.incident(public_id)
         if inc is None:
             return Outcome(False, "That incident no longer exists.")
-        action = self.store.record_action(public_id, "diag", user_id, allowed=True)
-        self._note(inc, "diag", user_id, f"diag:{action.id}")
-        return Outcome(True, "Diagnosis steps posted in the thread.")
+        # Runs the alert's linked /genai diag scenario here, in the job pool (the click was
+        # acked already); the outbox posts the report, so a Slack retry never re-runs it.
+        from bot.alerts.view import AlertView
+        from commands.diag import alert_labels, for_alert
+
+        events = self.store.incident_events(public_id)
+        view = AlertView.from_incident(inc, events[-1] if events else None)
+        labels = alert_labels(view.labels, [a.labels for a in view.firing_alerts()])
+        scenario = self.runtime.runbooks.for_alert(inc.alertname).diag_scenario
+        ctx = self.runtime.context(user_id, self.roles.role_of(user_id))
+        report, detail = for_alert(ctx, scenario, labels)
+        action = self.store.record_action(public_id, "diag", user_id, allowed=True,
+                                          detail=detail)
+        payload = {"incident": inc.public_id, "note": "diag", "user": user_id,
+                   "missing": detail.get("missing_label", ""),
+                   "report": report.model_dump(mode="json") if report else None}
+        self.store.enqueue("thread_reply", inc.channel, payload,
+                           dedupe_key=f"incident:{inc.public_id}:note:diag:{action.id}",
+                           incident_public_id=inc.public_id)
+        if report is None:
+            return Outcome(True, "Diagnosis steps posted in the thread.")
+        return Outcome(True, f"Diagnostics ({detail['scenario']}) posted in the thread: "
+                             f"{report.summary or report.status.value}.")

@@ -285,3 +285,33 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     holder: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime] = mapped_column()
+
+
+class GamedayPrompt(Base):
+    """A scheduled drill prompt posted to the drill channel (Join / Start now / Skip).
+    ``missed`` rows record a run skipped while the bot was down (missed: skip)."""
+
+    __tablename__ = "gameday_prompts"
+    __table_args__ = (UniqueConstraint("job", "scheduled_for"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(16), unique=True)
+    job: Mapped[str] = mapped_column(String(128))
+    scheduled_for: Mapped[datetime] = mapped_column()
+    scenario: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # posted, started, skipped, missed
+    joined: Mapped[list[Any]] = mapped_column(default=list)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    drill_id: Mapped[int | None] = mapped_column(ForeignKey("drills.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DrillSlot(Base):
+    """At most one running drill: starting inserts the slot row, ending deletes it, so two
+    replicas (or two admins) cannot start drills at once."""
+
+    __tablename__ = "drill_slots"
+
+    slot: Mapped[str] = mapped_column(String(32), primary_key=True)
+    drill_id: Mapped[int] = mapped_column(ForeignKey("drills.id", ondelete="CASCADE"))
+    taken_at: Mapped[datetime] = mapped_column(default=utcnow)
