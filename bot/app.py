@@ -129,7 +129,8 @@ def register_commands(app: App, runtime: Runtime) -> None:
 def _deliver(runtime: Runtime, invocation: Any, user_id: str, role: Any, respond: Respond) -> None:
     report = runtime.execute(invocation, user_id, role)
     name = invocation.command.name
-    if name == "diag":  # a diagnosis step of a running drill (time to diagnosis)
+    if name == "diag" and not report.private:
+        # A diagnosis step of a running drill (time to diagnosis); a typo'd pod is not one.
         runtime.gameday.note_diag(user_id, invocation.args)
     audience = "ephemeral" if report.private else "in_channel"
     try:

@@ -286,6 +286,30 @@ def test_oom_healthy_pod_gets_no_false_alarm(kube: KubeStandin, prom: Prometheus
     assert row(report, "CUDA OOM in logs").status is Status.OK
 
 
+def test_oom_with_exec_enabled_reads_nvidia_smi_in_the_pod(prom: PrometheusProcess) -> None:
+    """exec on: nvidia-smi runs in the pod's container through pods/exec (its own stand-in,
+    as pods/exec is granted by the exec overlay, not by the base ClusterRole)."""
+    calls: list[tuple[str | None, list[str]]] = []
+
+    def nvidia_smi(container: str | None, command: list[str]) -> tuple[str, str, int]:
+        calls.append((container, command))
+        return "0, 76800 MiB, 81920 MiB\n1, 40000 MiB, 81920 MiB\n", "", 0
+
+    with KubeStandin() as kube:
+        fill_cluster(kube)
+        kube.set_exec(NS, HEALTHY, nvidia_smi)
+        report = run(context(kube.url, prom.url, exec_enabled=True), "oom", HEALTHY)
+        smi = row(report, "nvidia-smi (exec)")
+        assert smi.status is Status.WARN and smi.value == "94% max"
+        assert "gpu0 76800/81920 MiB (94%)" in smi.detail
+        assert calls and calls[0][1][0] == "nvidia-smi"
+        assert {r.verb for r in kube.requests if r.subresource == "exec"} <= {"get", "create"}
+        kube.set_exec(NS, HEALTHY, lambda c, cmd: ("", "nvidia-smi: not found", 127))
+        failed = row(run(context(kube.url, prom.url, exec_enabled=True), "oom", HEALTHY),
+                     "nvidia-smi (exec)")
+        assert failed.status is Status.UNKNOWN and "exited with code 127" in failed.detail
+
+
 # -- model-load ------------------------------------------------------------------------------
 
 

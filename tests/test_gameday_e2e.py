@@ -22,11 +22,12 @@ import yaml
 
 from bot.server import Bot
 from tests.conftest import WEBHOOK_TOKEN, BotFactory
-from tests.harness.kube import KubeStandin
+from tests.harness.kube import KubeStandin, node, pod
 from tests.harness.procs import AlertmanagerProcess, free_port, require_binary
 from tests.harness.slack import SlackStandin
 
 ROOT = Path(__file__).resolve().parent.parent
+DIAG_POD = "vllm-llama-2-7b-0"
 ADMIN, RESP, VIEWER = "U0ADMIN", "U0RESP", "U0VIEWER"
 REAL_CHANNELS = ("#genai-critical", "#genai-warnings", "#genai-alerts")
 
@@ -111,6 +112,8 @@ def drill_bot(slack: SlackStandin,
     port = free_port()
     with KubeStandin() as kube, \
             AlertmanagerProcess(shipped_am_config(f"http://127.0.0.1:{port}", slack)) as am:
+        kube.add(node("gpu-node-0", labels={"nvidia.com/gpu.present": "true"}))
+        kube.add(pod(DIAG_POD, node="gpu-node-0", labels={"app": "inference"}))
         bot = make_bot(
             "http://127.0.0.1:9", kube.url, http={"host": "127.0.0.1", "port": port},
             roles={"admins": [ADMIN], "responders": [RESP]}, alertmanager={"url": am.url},
@@ -231,11 +234,24 @@ def test_drill_end_to_end(drill_bot: tuple[Bot, AlertmanagerProcess], slack: Sla
     second = wait(lambda: find(slack, drill_ch, "InferenceErrorRateHigh", "incident_ack"),
                   "the critical drill alert")
     assert "[DRILL]" in text_of(second)
+    # `/genai diag` during the drill is its diagnosis step; one that finds no pod is not.
+    slack.send_slash_command(events, "diag model-load vllm-nope", user_id=ADMIN,
+                             channel_id=drill_ch)
+    wait(lambda: response_text(slack, "Pod not found"), "the no-such-pod answer")
+    slack.send_slash_command(events, f"diag model-load {DIAG_POD}", user_id=RESP,
+                             channel_id=drill_ch)
+    wait(lambda: response_text(slack, f"diag model-load: inference/{DIAG_POD}"), "the diagnosis")
     slack.send_slash_command(events, "gameday end", user_id=RESP, channel_id=drill_ch)
     wait(lambda: response_text(slack, "Time to resolve (TTR)") and
          response_text(slack, "drill ended (command) by U0RESP"), "the end report")
     slack.send_slash_command(events, "gameday end", user_id=RESP, channel_id=drill_ch)
     wait(lambda: response_text(slack, "No drill is running"), "the nothing-to-end answer")
+    latest = bot.runtime.gameday.drills.latest()
+    assert latest is not None and latest.scenario == "error-spike"
+    timings = bot.runtime.gameday.summary(latest).timings
+    assert timings is not None
+    [diagnosed] = [m for m in timings.milestones if m.key == "diagnose"]
+    assert diagnosed.by == RESP and diagnosed.seconds_from(timings.start) is not None
     slack.send_slash_command(events, "gameday", user_id=VIEWER, channel_id=drill_ch)
     wait(lambda: response_text(slack, "Game Day scoreboard"), "the scoreboard")
 

@@ -225,9 +225,12 @@ class KubernetesSource:
                 raise _NoLog from None
             raise
 
-    def events_for(self, namespace: str, name: str, reason: str = "") -> list[Event]:
-        """Events about one object, newest last."""
-        selector = f"involvedObject.name={name}" + (f",reason={reason}" if reason else "")
+    def events_for(self, namespace: str, name: str, reason: str = "",
+                   kind: str = "Pod") -> list[Event]:
+        """Events about one object, newest last. The kind matters: a pod and its PVC may share
+        a name (StatefulSet claims often do)."""
+        selector = (f"involvedObject.kind={kind},involvedObject.name={name}"
+                    + (f",reason={reason}" if reason else ""))
         items = self.events(namespace, selector)
         return sorted(items, key=lambda e: e.seen.timestamp() if e.seen else 0.0)
 

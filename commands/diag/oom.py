@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from bot.errors import SourceError
 from bot.report import Report, Status
 from bot.sources.k8s_models import Container, ContainerStatus, Pod, StateTerminated
+from bot.sources.kube_exec import exec_in_pod
 from bot.sources.prometheus import Sample
 from commands import promql
 from commands.base import Context
@@ -253,11 +254,6 @@ def check_exec(found: Findings, ctx: Context, pod: Pod, container: Container | N
                            "the exec overlay (manifests/overlays/exec).")
         return
     check = "nvidia-smi (exec)"
-    try:
-        from bot.sources.kube_exec import exec_in_pod  # optional: ships with the exec overlay
-    except ImportError:
-        found.unknown(check, "pod exec support is not installed in this build")
-        return
     try:
         out = exec_in_pod(ctx.kubernetes, pod.metadata.namespace, pod.metadata.name,
                           container.name if container else None, NVIDIA_SMI, EXEC_TIMEOUT_S)
