@@ -37,9 +37,10 @@ from tests.harness.slack import SlackStandin
 USER = "U0ONCALL"  # you, a responder
 TOKEN = "demo-webhook-token"
 ROOT = Path(__file__).resolve().parent.parent
-HELP = """Type a /genai command (e.g. /genai status, /genai alerts), or click a button on an
-alert: ack N, silence N 1h|4h|24h, unsilence N, diag N, resolve N (N from the list of alerts
-below, 1 = the first). 'quit' ends the demo."""
+HELP = """Type a /genai command (e.g. /genai status, /genai gpu, /genai diag oom
+vllm-llama-2-7b-1, /genai gameday start gpu-overheat, /genai gameday end), or click a button
+on an alert: ack N, silence N 1h|4h|24h, unsilence N, diag N, resolve N (N from the list of
+alerts below, 1 = the first, 'last' the newest). 'quit' ends the demo."""
 
 
 def _rules(tmp: Path) -> Path:
@@ -101,10 +102,12 @@ class Printer:
                 label = f"thread reply in {where}"
             elif call.method == "chat.update":
                 label = f"edited in {where}"
-            else:
+            elif "incident_ack" in json.dumps(blocks):  # an alert, with its buttons
                 resp = call.response
                 self.alerts.append((str(resp.get("channel")), str(resp.get("ts"))))
                 label = f"alert #{len(self.alerts)} posted in {where}"
+            else:
+                label = f"posted in {where}"
             text = blocks_to_text(blocks) if blocks else str(p.get("text", ""))
             print(f"\n┌─ {label}\n" + "\n".join(f"│ {line}" for line in text.splitlines())
                   + "\n└─", flush=True)
@@ -115,7 +118,7 @@ def _json(value: Any) -> Any:
 
 
 @contextlib.contextmanager
-def sandbox(workdir: Path) -> Iterator[tuple[SlackStandin, Printer, Bot]]:
+def sandbox(workdir: Path) -> Iterator[tuple[SlackStandin, Printer, Bot, bool]]:
     with contextlib.ExitStack() as stack:
         # Opened first so it closes last: the stand-ins log while they shut down.
         log = stack.enter_context((workdir / "bot.log").open("w"))
@@ -151,7 +154,7 @@ def sandbox(workdir: Path) -> Iterator[tuple[SlackStandin, Printer, Bot]]:
             prometheus={"url": prometheus_url, "timeout_s": 5},
             kubernetes={"mode": "url", "url": kube.url, "timeout_s": 5},
             alertmanager={"url": alertmanager_url},
-            roles={"responders": [USER]},
+            roles={"responders": [USER], "admins": [USER]},
             webhook_token=TOKEN,
             database_url=f"sqlite:///{workdir / 'demo.db'}",
         )
@@ -166,7 +169,7 @@ def sandbox(workdir: Path) -> Iterator[tuple[SlackStandin, Printer, Bot]]:
         printer = Printer(slack)
         printer.start()
         stack.callback(printer.stop)
-        yield slack, printer, bot
+        yield slack, printer, bot, live
 
 
 def _post_one_alert(url: str) -> None:
@@ -217,7 +220,8 @@ CLICKS = {"ack": "incident_ack", "silence": "incident_silence",
 def click(slack: SlackStandin, printer: Printer, bot: Bot, words: list[str]) -> None:
     verb = words[0]
     try:
-        channel, ts = printer.alerts[int(words[1]) - 1]
+        which = -1 if words[1] == "last" else int(words[1]) - 1
+        channel, ts = printer.alerts[which]
     except (IndexError, ValueError):
         print(f"which alert? e.g. '{verb} 1' ({len(printer.alerts)} alerts so far)")
         return
@@ -249,7 +253,7 @@ def wait_for_alerts(printer: Printer, n: int, timeout: float) -> None:
 
 def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="genai-demo-"))
-    with sandbox(workdir) as (slack, printer, bot):
+    with sandbox(workdir) as (slack, printer, bot, live):
         if sys.stdin.isatty():
             print("\n" + HELP)
             while True:
@@ -271,15 +275,26 @@ def main() -> int:
             wait_for_alerts(printer, 1, timeout=60)
             time.sleep(3)
             printer.flush()
-            for step in ("ack 1", "/genai alerts", "/genai status", "/genai report 7d",
+            drill = "/genai gameday start gpu-overheat" + ("" if live else " --no-inject")
+            for step in ("ack 1", "diag 1", "/genai alerts", "/genai status", "/genai gpu",
+                         "/genai diag oom vllm-llama-2-7b-1", drill, "wait-drill",
+                         "ack last", "/genai gameday end", "/genai gameday", "/genai report 7d",
                          "/genai frobnicate"):
+                if step == "wait-drill":  # the injected alert goes round Alertmanager
+                    if live:
+                        wait_for_alerts(printer, len(printer.alerts) + 1, timeout=30)
+                        time.sleep(1)
+                        printer.flush()
+                    continue
                 print(f"\n> {step}")
                 words = step.split()
                 if words[0] in CLICKS:
                     click(slack, printer, bot, words)
                 else:
                     slash(slack, printer, step)
+            time.sleep(1.5)  # the drill report arrives through the outbox
             printer.flush()
+            print("\nDemo tour done.")
     return 0
 
 

@@ -65,6 +65,15 @@ def test_escape_neutralises_mentions_and_formatting() -> None:
     assert escape("<!channel>") == "&lt;!channel&gt;"
     assert escape("a & b") == "a &amp; b"
     assert "*bold*" not in escape("*bold*")
+    assert "_x_" not in escape("_x_") and "~~s~~" not in escape("~~s~~")
+    assert "__b__" not in escape("a __b__ c") and "`" + "x" not in escape("`x`")
+
+
+def test_escape_keeps_identifiers_copyable() -> None:
+    """Markers inside a word cannot style anything in Slack: left as typed, so a setting
+    or metric name pasted from a report works (no zero-width space inside)."""
+    for name in ("GENAI_DIAG__EXEC_ENABLED", "DCGM_FI_DEV_FB_USED", "max_model_len"):
+        assert escape(name) == name
 
 
 def test_thousands_of_rows_collapse_to_a_counted_overflow() -> None:

@@ -71,7 +71,7 @@ class DrillSummary:
             met = None if s is None else s <= m.target_min * 60
             status = Status.UNKNOWN if met is None else Status.OK if met else Status.FAIL
             rows.append(Row(check=m.label, status=status, value=fmt_duration(s),
-                            threshold=f"target {m.target_min:g} min",
+                            threshold=f"≤ {m.target_min:g} min",
                             detail=f"by {m.by}" if m.by else ""))
         return rows
 

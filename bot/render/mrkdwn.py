@@ -7,15 +7,23 @@ import re
 _ZWSP = "\u200b"
 _ENTITIES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 # Slack styles `*x*`, `_x_`, `~x~` only where the marker touches a word boundary, so a
-# marker between two word characters (DCGM_FI_DEV_FB_USED) is inert and stays as typed,
-# copy-paste intact. Anywhere else a zero-width space after it breaks the pairing.
-# Backticks open code spans anywhere: always neutralised.
-_MARKERS = re.compile(r"`|(?<![0-9A-Za-z])[*_~]|[*_~](?![0-9A-Za-z])")
+# marker run between two word characters (DCGM_FI_DEV_FB_USED, GENAI_DIAG__EXEC_ENABLED) is
+# inert and stays as typed, copy-paste intact. Anywhere else a zero-width space after each
+# marker breaks the pairing. Backticks open code spans anywhere: always neutralised.
+_MARKERS = re.compile(r"`|[*_~]+")
+_WORD = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def _break(m: re.Match[str]) -> str:
+    text, start, end = m.string, m.start(), m.end()
+    inside_word = (m.group(0) != "`" and start > 0 and end < len(text)
+                   and text[start - 1] in _WORD and text[end] in _WORD)
+    return m.group(0) if inside_word else "".join(ch + _ZWSP for ch in m.group(0))
 
 
 def escape(text: str) -> str:
     """Make untrusted text inert in mrkdwn: no pings (<!channel>, <@U…>), links or formatting."""
-    return _MARKERS.sub(lambda m: m.group(0) + _ZWSP, text.translate(_ENTITIES))
+    return _MARKERS.sub(_break, text.translate(_ENTITIES))
 
 
 def escape_code(text: str) -> str:

@@ -40,7 +40,15 @@ def unhealthy(exporter: SyntheticExporter, kube: KubeStandin) -> None:
     kube.add(pod("vllm-llama-2-7b-0", node="gpu-node-0", labels={"app": "inference"}))
     kube.add(pod("vllm-llama-2-7b-1", node="gpu-node-1", labels={"app": "inference"},
                  waiting_reason="CrashLoopBackOff", last_terminated_reason="OOMKilled",
-                 last_exit_code=137, restarts=6))
+                 last_exit_code=137, restarts=6,
+                 env={"MAX_BATCH_SIZE": "32", "MAX_NUM_SEQS": "256"},
+                 args=["--model", "meta-llama/Llama-2-7b-hf",
+                       "--gpu-memory-utilization", "0.95", "--max-model-len", "32768"]))
+    kube.set_log("inference", "vllm-llama-2-7b-1", previous=True, text=(
+        "INFO 11-28 03:01:12 llm_engine.py:237] Initializing an LLM engine (v0.6.3)\n"
+        "ERROR 11-28 03:02:40 engine.py:135] torch.OutOfMemoryError: CUDA out of memory. "
+        "Tried to allocate 2.00 GiB. GPU 3 has a total capacity of 79.15 GiB of which "
+        "1.02 GiB is free.\n"))
     kube.add(pod("vllm-llama-70b-0", phase="Pending", labels={"app": "inference"},
                  unschedulable_reason="0/3 nodes are available: 3 Insufficient nvidia.com/gpu."))
     exporter.set_model("llama-2-7b", rps=40, error_ratio=0.03, latency_buckets=p99_buckets(7.0))
