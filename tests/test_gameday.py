@@ -281,7 +281,7 @@ def test_timings_come_from_the_incident_rows(make_gameday: Factory) -> None:
                  "ack was fast", "add KV cache check", "Update the runbook (gpu-oom)"):
         assert part in report, part
     md = gd.markdown(final)
-    assert "| Time to acknowledge (TTA) | 1m 30s | target 5 min | yes |" in md
+    assert "| Time to acknowledge (TTA) | 1m 30s | ≤ 5 min | yes |" in md
     assert "- [ ] add KV cache check to runbook (owner U0RESP)" in md
     assert "## Postmortem" in md and "Update the runbook" in md
     export = cmd.run(ctx(gd, VIEWER, Role.VIEWER), ["export", d.public_id])
