@@ -73,7 +73,7 @@ def test_fleet_ranks_risky_gpus_first(small: PrometheusProcess) -> None:
     assert "cluster util 6 h " in report.summary
     assert any(ch in report.summary for ch in gpu.SPARK)
     assert not validate_blocks(render_blocks(report))
-    assert ctx.prometheus.queries_issued == 4
+    assert ctx.prometheus.queries_issued == 3
 
 
 def test_node_lists_all_its_gpus(small: PrometheusProcess) -> None:
@@ -164,7 +164,7 @@ def test_scale_1000_nodes_fits_slack_and_query_count_is_flat(workdir: Path) -> N
             assert_matches_ground_truth(report, nodes)
             node_report = gpu.run(ctx, ["gpu-node-0042"])
             assert len(node_report.rows) == 8
-    assert issued[100] == issued[1000] == 4
+    assert issued[100] == issued[1000] == 3
 
 
 def test_host_regex_matches_exactly_the_names_given(small: PrometheusProcess) -> None:

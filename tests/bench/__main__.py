@@ -5,12 +5,13 @@ from __future__ import annotations
 import sys
 import time
 
-from tests.bench import ack, fleet, intake
+from tests.bench import ack, fleet, intake, kube_lists
 from tests.bench.table import print_table
 
 BENCHMARKS = {
     "Fleet scale: /genai gpu and /genai status on 100 / 1,000 / 4,000 backfilled GPU nodes":
         fleet,
+    "Kubernetes lists: the client's models vs raw JSON into our pydantic models": kube_lists,
     "Webhook intake: durable incident + event + outbox per post, vs a bare insert": intake,
     "Ack latency: 50 concurrent /genai status, backends 5 s each (Slack wants an ack in 3 s)": ack,
 }
