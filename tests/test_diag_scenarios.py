@@ -18,10 +18,12 @@ from bot.render.blocks import render_blocks
 from bot.render.text import render_text
 from bot.report import Report, Status
 from bot.sources.aws import AwsClients
+from bot.sources.k8s_models import Pod
 from bot.sources.kubernetes import KubernetesSource
 from bot.sources.prometheus import PrometheusSource
 from commands import diag
 from commands.base import Context
+from commands.diag import karpenter as karpenter_diag
 from tests.harness import kube as k
 from tests.harness.blockkit import validate_blocks
 from tests.harness.exporter import SyntheticExporter
@@ -41,6 +43,7 @@ DL_403 = "qwen-72b-6b7d9-ld4fx"
 MOUNT = "mixtral-8x7b-9f8e7-mnt5z"
 NCCL_PODS = ("deepseek-tp-0", "deepseek-tp-1")
 PENDING = "llama-405b-5c5c5-pend1"
+PINNED = "embed-1b-7c7c7-pin4q"
 INIT = "gemma-7b-2a3b4-init7"
 
 VLLM_HEALTHY = ["--model", "meta-llama/Llama-2-7b-hf", "--gpu-memory-utilization", "0.85",
@@ -53,6 +56,16 @@ ICE_LOG = json.dumps({
     "message": "failed launching nodeclaim",
     "error": "creating instance, insufficient capacity, InsufficientCapacityError: "
              "InsufficientInstanceCapacity for p4de.24xlarge in us-east-1a"})
+
+
+def pinned_elsewhere() -> dict[str, Any]:
+    """A pending pod that only the `gpu-ondemand` pool may take (required node affinity)."""
+    obj = k.pod(PINNED, phase="Pending", labels={"app": "embed"},
+                unschedulable_reason="0/3 nodes are available: 3 Insufficient nvidia.com/gpu.")
+    obj["spec"]["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "karpenter.sh/nodepool", "operator": "In", "values": ["gpu-ondemand"]}]}]}}}
+    return obj
 
 
 def healthy_pod(name: str, node: str) -> dict[str, Any]:
@@ -121,6 +134,7 @@ def fill_cluster(kube: KubeStandin) -> None:
                     zone="us-east-1a", capacity_type="spot", launched=False),
         k.pod(PENDING, phase="Pending", labels={"app": "llama-405b"},
               unschedulable_reason="0/3 nodes are available: 3 Insufficient nvidia.com/gpu."),
+        pinned_elsewhere(),
         k.event(PENDING, "FailedScheduling", "0/3 nodes are available: 3 Insufficient "
                 "nvidia.com/gpu. preemption: 0/3 nodes are available: 3 No preemption "
                 "victims found for incoming pod.", source_component="default-scheduler"),
@@ -401,6 +415,9 @@ def test_karpenter_names_missing_types_and_zones(kube: KubeStandin, moto_server:
     pending = row(report, "Pending pods")
     assert pending.status is Status.FAIL and PENDING in pending.detail
     assert "Insufficient nvidia.com/gpu" in pending.detail
+    assert PINNED not in pending.detail  # only gpu-ondemand may take it
+    every_pool = row(run(context(kube.url, aws_url=moto_server), "karpenter"), "Pending pods")
+    assert PINNED in every_pool.detail and PENDING in every_pool.detail
     claims = row(report, "NodeClaims")
     assert claims.status is Status.FAIL and "LaunchFailed" in claims.detail
     assert "InsufficientCapacityError" in row(report, "Karpenter controller logs").detail
@@ -552,3 +569,23 @@ def test_zz_every_diag_call_is_allowed_by_the_clusterrole(kube: KubeStandin,
         "pods", "pods/log", "events", "persistentvolumeclaims", "services", "endpoints",
         "nodes", "nodeclaims", "nodepools"}
     assert_all_allowed(seen)
+
+
+def test_pools_of_reads_node_selector_and_required_affinity() -> None:
+    def pools(spec: dict[str, Any]) -> set[str] | None:
+        obj = k.pod("p", phase="Pending")
+        obj["spec"].update(spec)
+        return karpenter_diag.pools_of(Pod.model_validate(obj))
+
+    term = {"matchExpressions": [{"key": "karpenter.sh/nodepool", "operator": "In",
+                                  "values": ["a", "b"]}]}
+    assert pools({}) is None
+    assert pools({"nodeSelector": {"karpenter.sh/nodepool": "a"}}) == {"a"}
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [term]}}}
+    assert pools({"affinity": affinity}) == {"a", "b"}
+    assert pools({"affinity": affinity, "nodeSelector": {"karpenter.sh/nodepool": "b"}}) == {"b"}
+    free = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [term, {"matchExpressions": [
+            {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["z"]}]}]}}}
+    assert pools({"affinity": free}) is None  # the second term allows any pool

@@ -64,6 +64,22 @@ def test_pod_health_reads_container_states() -> None:
     assert pods["pull-0"].reason == "ImagePullBackOff"
 
 
+def test_kubernetes_lists_are_paged_and_complete() -> None:
+    """Lists go a page at a time with the API server's continue token, and come back whole."""
+    with KubeStandin() as kube:
+        for i in range(1203):
+            kube.add(pod(f"vllm-{i:04d}", node="gpu-node-0"))
+        kube.add(pod("other-ns", namespace="default"))
+        src = KubernetesSource(KubernetesSettings(mode="url", url=kube.url, timeout_s=5),
+                               page_size=500)
+        pods = src.list_pods("inference")
+        assert len(pods) == 1203 and len({p.name for p in pods}) == 1203
+        lists = [r for r in kube.requests if r.verb == "list"]
+        assert [r.query.get("limit") for r in lists] == ["500", "500", "500"]
+        assert "continue" not in lists[0].query and all("continue" in r.query for r in lists[1:])
+        assert len(src.nodes("nvidia.com/gpu.present=true")) == 0  # an empty list: one call
+
+
 def test_roles_from_users_and_usergroups() -> None:
     from slack_sdk import WebClient
 

@@ -29,6 +29,17 @@ class ObjectMeta(K8sModel):
     deletion_timestamp: datetime | None = None
 
 
+class ListMeta(K8sModel):
+    continue_: str = Field(default="", alias="continue")  # the next page's token, if any
+
+
+class K8sList(K8sModel):
+    """A list answer: `items` of the subclass's type and the paging token."""
+
+    metadata: ListMeta = Field(default_factory=ListMeta)
+    items: list[Any] = Field(default_factory=list)  # narrowed by each subclass
+
+
 class Condition(K8sModel):
     type: str
     status: str = "Unknown"
@@ -154,11 +165,11 @@ class Pod(K8sModel):
     status: PodStatus = Field(default_factory=PodStatus)
 
 
-class NodeList(K8sModel):
+class NodeList(K8sList):
     items: list[Node] = Field(default_factory=list)
 
 
-class PodList(K8sModel):
+class PodList(K8sList):
     items: list[Pod] = Field(default_factory=list)
 
 
@@ -201,7 +212,7 @@ class Event(K8sModel):
         return self.count or 1
 
 
-class EventList(K8sModel):
+class EventList(K8sList):
     items: list[Event] = Field(default_factory=list)
 
 
@@ -231,7 +242,7 @@ class Service(K8sModel):
     spec: ServiceSpec = Field(default_factory=ServiceSpec)
 
 
-class ServiceList(K8sModel):
+class ServiceList(K8sList):
     items: list[Service] = Field(default_factory=list)
 
 
@@ -276,7 +287,7 @@ class NodeClaim(K8sModel):
         return next((c for c in self.status.conditions if c.type == kind), None)
 
 
-class NodeClaimList(K8sModel):
+class NodeClaimList(K8sList):
     items: list[NodeClaim] = Field(default_factory=list)
 
 
@@ -309,5 +320,5 @@ class NodePool(K8sModel):
                      if r.key == key and r.operator == "In"), [])
 
 
-class NodePoolList(K8sModel):
+class NodePoolList(K8sList):
     items: list[NodePool] = Field(default_factory=list)

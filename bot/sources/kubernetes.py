@@ -23,6 +23,7 @@ from bot.sources.k8s_models import (
     Endpoints,
     Event,
     EventList,
+    K8sList,
     Node,
     NodeClaim,
     NodeClaimList,
@@ -37,6 +38,8 @@ from bot.sources.k8s_models import (
 )
 
 M = TypeVar("M", bound=BaseModel)
+L = TypeVar("L", bound=K8sList)
+LIST_PAGE = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +98,9 @@ def build_api_client(settings: KubernetesSettings) -> k8s.ApiClient:
 class KubernetesSource:
     name = "kubernetes"
 
-    def __init__(self, settings: KubernetesSettings) -> None:
+    def __init__(self, settings: KubernetesSettings, page_size: int = LIST_PAGE) -> None:
         self._settings = settings
+        self.page_size = page_size
         self._timeout = (min(3.0, settings.timeout_s), settings.timeout_s)
         self._api: k8s.CoreV1Api | None = None
         self._custom: k8s.CustomObjectsApi | None = None
@@ -151,6 +155,21 @@ class KubernetesSource:
             raise SourceError(self.name, f"{what}: unexpected answer "
                               f"({exc.error_count()} field errors)") from None
 
+    def _list(self, model: type[L], what: str, fn: Any, *args: Any, perm: str | None = None,
+              **kwargs: Any) -> L:
+        """A list call in pages of `page_size`, joined into one list: no answer is unbounded,
+        for the API server or for us. Pages are large (kubectl uses 500) because every page
+        costs a round trip and, where the server does not page from its cache, a pass over
+        the whole collection; most lists are one page."""
+        whole = self._model(model, what, fn, *args, perm=perm, limit=self.page_size, **kwargs)
+        token = whole.metadata.continue_
+        while token:
+            page = self._model(model, what, fn, *args, perm=perm, limit=self.page_size,
+                               _continue=token, **kwargs)
+            whole.items.extend(page.items)
+            token = page.metadata.continue_
+        return whole
+
     def _raw(self, what: str, fn: Any, *args: Any, perm: str | None = None,
              **kwargs: Any) -> bytes:
         def fetch(_request_timeout: tuple[float, float]) -> bytes:
@@ -164,12 +183,12 @@ class KubernetesSource:
         return bytes(self._call(what, fetch, perm=perm))
 
     def nodes(self, label_selector: str) -> list[Node]:
-        return self._model(NodeList, f"list nodes -l {label_selector}", self.core.list_node,
+        return self._list(NodeList, f"list nodes -l {label_selector}", self.core.list_node,
                            label_selector=label_selector).items
 
     def pods(self, namespace: str, label_selector: str | None = None) -> list[Pod]:
         kwargs: dict[str, Any] = {"label_selector": label_selector} if label_selector else {}
-        return self._model(PodList, f"list pods -n {namespace}", self.core.list_namespaced_pod,
+        return self._list(PodList, f"list pods -n {namespace}", self.core.list_namespaced_pod,
                            namespace, **kwargs).items
 
     def list_nodes(self, label_selector: str) -> list[NodeInfo]:
@@ -192,14 +211,14 @@ class KubernetesSource:
             kwargs["field_selector"] = field_selector
         if label_selector:
             kwargs["label_selector"] = label_selector
-        return self._model(PodList, "list pods in all namespaces",
+        return self._list(PodList, "list pods in all namespaces",
                            self.core.list_pod_for_all_namespaces,
                            perm=_perm("list", "pods", ""), **kwargs).items
 
     def pods_in(self, namespace: str, label_selector: str = "") -> list[Pod]:
         """Like `pods`, with the missing permission named on a 403."""
         kwargs: dict[str, Any] = {"label_selector": label_selector} if label_selector else {}
-        return self._model(PodList, f"list pods -n {namespace}", self.core.list_namespaced_pod,
+        return self._list(PodList, f"list pods -n {namespace}", self.core.list_namespaced_pod,
                            namespace, perm=_perm("list", "pods", namespace), **kwargs).items
 
     def pod_log(self, namespace: str, name: str, container: str | None = None,
@@ -235,7 +254,7 @@ class KubernetesSource:
         return sorted(items, key=lambda e: e.seen.timestamp() if e.seen else 0.0)
 
     def events(self, namespace: str, field_selector: str) -> list[Event]:
-        return self._model(EventList, f"list events -n {namespace}",
+        return self._list(EventList, f"list events -n {namespace}",
                            self.core.list_namespaced_event, namespace,
                            field_selector=field_selector,
                            perm=_perm("list", "events", namespace)).items
@@ -251,7 +270,7 @@ class KubernetesSource:
                            perm=_perm("get", "services", namespace))
 
     def services(self, namespace: str) -> list[Service]:
-        return self._model(ServiceList, f"list services -n {namespace}",
+        return self._list(ServiceList, f"list services -n {namespace}",
                            self.core.list_namespaced_service, namespace,
                            perm=_perm("list", "services", namespace)).items
 
@@ -266,12 +285,12 @@ class KubernetesSource:
 
     def nodeclaims(self, label_selector: str = "") -> list[NodeClaim]:
         kwargs: dict[str, Any] = {"label_selector": label_selector} if label_selector else {}
-        return self._model(NodeClaimList, "list nodeclaims",
+        return self._list(NodeClaimList, "list nodeclaims",
                            self.custom.list_cluster_custom_object, *_KARPENTER, "nodeclaims",
                            perm=_perm("list", "nodeclaims.karpenter.sh", ""), **kwargs).items
 
     def nodepools(self) -> list[NodePool]:
-        return self._model(NodePoolList, "list nodepools",
+        return self._list(NodePoolList, "list nodepools",
                            self.custom.list_cluster_custom_object, *_KARPENTER, "nodepools",
                            perm=_perm("list", "nodepools.karpenter.sh", "")).items
 

@@ -25,6 +25,7 @@ from commands.diag.common import (
 TYPE_KEY = "node.kubernetes.io/instance-type"
 ZONE_KEY = "topology.kubernetes.io/zone"
 CAPACITY_KEY = "karpenter.sh/capacity-type"
+POOL_KEY = "karpenter.sh/nodepool"
 # The guide's GPU alternatives, proposed when they are offered where the pool runs.
 CANDIDATES = ("p4d.24xlarge", "p4de.24xlarge", "p5.48xlarge")
 INSUFFICIENT = re.compile(r"insufficient|InsufficientInstanceCapacity", re.IGNORECASE)
@@ -52,13 +53,36 @@ def _pools(ctx: Context, name: str | None) -> list[NodePool]:
     raise TargetNotFound("NodePool not found", *lines)
 
 
-def check_pending(found: Findings, ctx: Context, got: Got[list[Pod]]) -> None:
+def pools_of(pod: Pod) -> set[str] | None:
+    """The NodePools a pod may land on, from its nodeSelector or required node affinity on
+    `karpenter.sh/nodepool`; None when it does not say (any pool may take it)."""
+    pools: set[str] | None = None
+    if POOL_KEY in pod.spec.node_selector:
+        pools = {pod.spec.node_selector[POOL_KEY]}
+    required = (pod.spec.affinity.get("nodeAffinity", {})
+                .get("requiredDuringSchedulingIgnoredDuringExecution", {}))
+    terms = required.get("nodeSelectorTerms", []) if isinstance(required, dict) else []
+    allowed: set[str] = set()
+    for term in terms:  # terms are ORed: the pod may use any term's pools
+        exprs = [e for e in term.get("matchExpressions", []) if e.get("key") == POOL_KEY
+                 and e.get("operator") == "In"]
+        if not exprs:
+            return pools  # a term without a pool constraint: any pool
+        allowed |= set(exprs[0].get("values", []))
+    if terms:
+        pools = allowed if pools is None else pools & allowed
+    return pools
+
+
+def check_pending(found: Findings, ctx: Context, got: Got[list[Pod]],
+                  nodepool: str | None = None) -> None:
     check = "Pending pods"
     if got.value is None:
         found.unknown(check, got.error)
         return
     unscheduled = [p for p in got.value if any(
-        c.type == "PodScheduled" and c.status == "False" for c in p.status.conditions)]
+        c.type == "PodScheduled" and c.status == "False" for c in p.status.conditions)
+        and (nodepool is None or (pools := pools_of(p)) is None or nodepool in pools)]
     if not unscheduled:
         found.row(check, Status.OK, "0 unschedulable", "no pod waits for a node")
         return
@@ -280,7 +304,7 @@ def diagnose(ctx: Context, nodepool: str | None) -> Report:
     except SourceError as exc:
         pools = []
         found.unknown("NodePools", str(exc))
-    check_pending(found, ctx, pending.result())
+    check_pending(found, ctx, pending.result(), nodepool)
     check_claims(found, claims.result())
     check_controller(found, ctx, controllers.result())
     offered = check_pools(found, ctx, pools) if pools else {}
