@@ -30,6 +30,7 @@ from tests.harness.blockkit import validate_blocks
 from tests.harness.exporter import SyntheticExporter
 from tests.harness.kube import KubeStandin, node
 from tests.harness.procs import PrometheusProcess, backfill_openmetrics, require_binary
+from tests.harness.rbac import assert_all_allowed
 
 GPU_LABEL = {"nvidia.com/gpu.present": "true"}
 # p4d.24xlarge: $32.77/h on demand, of which 8 GPUs × $3.60 (the rest is CPU and memory);
@@ -287,6 +288,7 @@ def test_cost_report_from_opencost_kubecost_and_cost_explorer(cc: CostCluster,
     assert "estimates" in hints[-1].lower() or "Estimates" in hints[-1]
     _valid(report)
     assert took < 10
+    assert_all_allowed(cc.kube.requests)  # the deployed ClusterRole allows every call
 
 
 def test_window_spend_from_history(cc: CostCluster) -> None:

@@ -13,9 +13,10 @@ import pytest
 
 from tests.conftest import WEBHOOK_TOKEN, BotFactory
 from tests.harness.kube import KubeStandin
+from tests.harness.rbac import assert_all_allowed
 from tests.harness.slack import SlackStandin
 from tests.test_alerts_e2e import bot_posts, text_of, wait
-from tests.test_diag_scenarios import NS, OOM_KILLED, assert_all_allowed, fill_cluster
+from tests.test_diag_scenarios import NS, OOM_KILLED, fill_cluster
 
 RESPONDER = "U0RESPONDER"
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from bot.config import Settings, load_settings
 from bot.render.blocks import render_blocks
@@ -29,6 +28,7 @@ from tests.harness.blockkit import validate_blocks
 from tests.harness.exporter import SyntheticExporter
 from tests.harness.kube import KubeRequest, KubeStandin
 from tests.harness.procs import PrometheusProcess, require_binary
+from tests.harness.rbac import allowed, assert_all_allowed, clusterrole_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 NS = "inference"
@@ -529,25 +529,6 @@ def test_alert_labels_pick_the_target() -> None:
 
 
 # -- least privilege -------------------------------------------------------------------------
-
-
-def clusterrole_rules() -> list[dict[str, Any]]:
-    doc = yaml.safe_load((ROOT / "manifests" / "clusterrole.yaml").read_text())
-    assert doc["kind"] == "ClusterRole"
-    return list(doc["rules"])
-
-
-def allowed(req: KubeRequest, rules: list[dict[str, Any]]) -> bool:
-    """RBAC's rule match: group, resource (with subresource) and verb all listed."""
-    return any(req.api_group in r.get("apiGroups", []) and req.rbac_resource in
-               r.get("resources", []) and req.verb in r.get("verbs", []) for r in rules)
-
-
-def assert_all_allowed(requests: list[KubeRequest]) -> None:
-    rules = clusterrole_rules()
-    denied = sorted({(r.verb, r.api_group, r.rbac_resource) for r in requests
-                     if r.resource and not allowed(r, rules)})
-    assert not denied, f"calls the ClusterRole does not allow: {denied}"
 
 
 def test_the_rbac_check_itself_refuses_what_is_not_granted() -> None:

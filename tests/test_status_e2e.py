@@ -13,6 +13,7 @@ import pytest
 from bot.report import Status
 from tests.conftest import BotFactory, Cluster
 from tests.harness.procs import free_port
+from tests.harness.rbac import assert_all_allowed
 from tests.harness.slack import Call, SlackStandin
 from tests.slackparse import rows, section_texts
 
@@ -52,6 +53,7 @@ def test_healthy_cluster_is_all_ok(
     assert "llama-2-7b" in got["Error rate"][1]
     assert got["GPU memory"][1] == "49% max"  # 40000 / (40000 + 41000)
     assert "24 GPUs" in got["GPU utilisation"][2]
+    assert_all_allowed(c.kube.requests)  # the deployed ClusterRole allows every call
 
 
 def test_unhealthy_cluster_names_what_is_wrong(

@@ -42,6 +42,7 @@ from commands.weekly import COMMAND, sparkline
 from tests.harness.blockkit import validate_blocks
 from tests.harness.kube import KubeStandin, pod, pvc
 from tests.harness.procs import PrometheusProcess, backfill_openmetrics, require_binary
+from tests.harness.rbac import assert_all_allowed
 
 REGION = "ap-northeast-2"
 ACCOUNT = "123456789012"  # moto's default account
@@ -259,6 +260,7 @@ def test_weekly_reports_all_four_sections(prometheus: PrometheusProcess, world: 
     report = _weekly(_context(prometheus.url, world.kube.url, moto_server))
     assert [s.title for s in report.sections] == [
         "Cost analysis", "Capacity planning", "Security patches", "Backup verification"]
+    assert_all_allowed(world.kube.requests)  # the deployed ClusterRole allows every call
     rows = _rows(report)
 
     cost = rows["Cluster cost week over week"]
