@@ -22,7 +22,7 @@ Create the Slack app from the manifest in this repository:
   5. HTTP mode only (GENAI_SLACK__MODE=http): Basic Information > Signing Secret is
      GENAI_SLACK__SIGNING_SECRET, and the request URL is https://<your-host>/slack/events.
   6. Invite the bot to the alert channels: /invite @genai-ops-bot in #genai-critical,
-     #genai-warnings and #genai-alerts.
+     #genai-warnings, #genai-alerts and the Game Day channel #genai-gameday.
 Then:
   export GENAI_SLACK__BOT_TOKEN=xoxb-... GENAI_SLACK__APP_TOKEN=xapp-...
   make run

@@ -1,8 +1,8 @@
 """What the weekly checklist needs to know about the workload: which images run, which EBS
 volumes hold its data, and what AWS says about them (ECR scan findings, EBS snapshots).
 
-Kubernetes reads go through `KubernetesSource._call` and AWS reads through `aws_call`, so every
-failure arrives as a `SourceError` with a one-line reason.
+Kubernetes reads go through `KubernetesSource` (raw JSON into `k8s_models`) and AWS reads
+through `aws_call`, so every failure arrives as a `SourceError` with a one-line reason.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from bot.errors import SourceError
 from bot.sources.aws import AwsClients, aws_call
+from bot.sources.k8s_models import PersistentVolume
 from bot.sources.kubernetes import KubernetesSource
 
 ECR_SOURCE = "ecr"
@@ -83,12 +84,11 @@ class ClaimVolume:
 
 def running_images(kube: KubernetesSource, namespace: str) -> dict[str, list[str]]:
     """Image -> names of the Running pods in `namespace` that run it (init containers too)."""
-    result = kube._call(f"list pods -n {namespace}", kube.core.list_namespaced_pod, namespace)
     images: dict[str, list[str]] = {}
-    for pod in result.items:
-        if (pod.status.phase if pod.status else None) != "Running" or pod.spec is None:
+    for pod in kube.pods(namespace):
+        if pod.status.phase != "Running":
             continue
-        for container in [*(pod.spec.init_containers or []), *(pod.spec.containers or [])]:
+        for container in [*pod.spec.init_containers, *pod.spec.containers]:
             if container.image:
                 names = images.setdefault(container.image, [])
                 if pod.metadata.name not in names:
@@ -96,33 +96,27 @@ def running_images(kube: KubernetesSource, namespace: str) -> dict[str, list[str
     return images
 
 
-def _ebs_volume_id(pv: Any) -> tuple[str | None, str]:
+def _ebs_volume_id(pv: PersistentVolume) -> tuple[str | None, str]:
     spec = pv.spec
-    if spec is None:
-        return None, "PV has no spec"
     if spec.csi is not None:
         if spec.csi.driver != "ebs.csi.aws.com":
             return None, f"not EBS (CSI driver {spec.csi.driver})"
-        return str(spec.csi.volume_handle), ""
+        return spec.csi.volume_handle, ""
     if spec.aws_elastic_block_store is not None:
         # The in-tree plugin also accepts aws://<zone>/vol-…
-        return str(spec.aws_elastic_block_store.volume_id).rsplit("/", 1)[-1], ""
+        return spec.aws_elastic_block_store.volume_id.rsplit("/", 1)[-1], ""
     return None, "not an EBS volume"
 
 
 def claim_volumes(kube: KubernetesSource, namespace: str) -> list[ClaimVolume]:
     """Every PVC in `namespace`, resolved PVC -> PV -> EBS volume id (two list calls)."""
-    claims = kube._call(f"list pvc -n {namespace}",
-                        kube.core.list_namespaced_persistent_volume_claim, namespace).items
+    claims = kube.pvcs(namespace)
     if not claims:
         return []
-    pvs = {pv.metadata.name: pv
-           for pv in kube._call("list pv", kube.core.list_persistent_volume).items}
+    pvs = {pv.metadata.name: pv for pv in kube.pvs()}
     out: list[ClaimVolume] = []
     for claim in sorted(claims, key=lambda c: c.metadata.name):
-        name = claim.metadata.name
-        pv_name = (claim.spec.volume_name if claim.spec else None) or ""
-        phase = (claim.status.phase if claim.status else None) or "Unknown"
+        name, pv_name, phase = claim.metadata.name, claim.spec.volume_name, claim.status.phase
         if phase != "Bound" or not pv_name:
             out.append(ClaimVolume(claim=name, note=f"claim is {phase}, no volume"))
             continue

@@ -231,6 +231,33 @@ class PersistentVolumeClaim(K8sModel):
     status: PvcStatus = Field(default_factory=PvcStatus)
 
 
+class PersistentVolumeClaimList(K8sList):
+    items: list[PersistentVolumeClaim] = Field(default_factory=list)
+
+
+class CsiSource(K8sModel):
+    driver: str = ""
+    volume_handle: str = ""
+
+
+class AwsEbsSource(K8sModel):
+    volume_id: str = Field(default="", alias="volumeID")
+
+
+class PvSpec(K8sModel):
+    csi: CsiSource | None = None
+    aws_elastic_block_store: AwsEbsSource | None = None
+
+
+class PersistentVolume(K8sModel):
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: PvSpec = Field(default_factory=PvSpec)
+
+
+class PersistentVolumeList(K8sList):
+    items: list[PersistentVolume] = Field(default_factory=list)
+
+
 class ServiceSpec(K8sModel):
     selector: dict[str, str] = Field(default_factory=dict)
     cluster_ip: str = Field(default="", alias="clusterIP")

@@ -30,7 +30,10 @@ from bot.sources.k8s_models import (
     NodeList,
     NodePool,
     NodePoolList,
+    PersistentVolume,
     PersistentVolumeClaim,
+    PersistentVolumeClaimList,
+    PersistentVolumeList,
     Pod,
     PodList,
     Service,
@@ -263,6 +266,15 @@ class KubernetesSource:
         return self._model(PersistentVolumeClaim, f"get pvc {namespace}/{name}",
                            self.core.read_namespaced_persistent_volume_claim, name, namespace,
                            perm=_perm("get", "persistentvolumeclaims", namespace))
+
+    def pvcs(self, namespace: str) -> list[PersistentVolumeClaim]:
+        return self._list(PersistentVolumeClaimList, f"list pvc -n {namespace}",
+                          self.core.list_namespaced_persistent_volume_claim, namespace,
+                          perm=_perm("list", "persistentvolumeclaims", namespace)).items
+
+    def pvs(self) -> list[PersistentVolume]:
+        return self._list(PersistentVolumeList, "list pv", self.core.list_persistent_volume,
+                          perm=_perm("list", "persistentvolumes", "")).items
 
     def service(self, namespace: str, name: str) -> Service:
         return self._model(Service, f"get service {namespace}/{name}",
