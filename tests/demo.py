@@ -286,6 +286,8 @@ def main() -> int:
                         time.sleep(1)
                         printer.flush()
                     continue
+                if step == "ack last" and not live:
+                    continue  # no drill alert was injected: nothing new to acknowledge
                 print(f"\n> {step}")
                 words = step.split()
                 if words[0] in CLICKS:
