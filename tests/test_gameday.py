@@ -4,8 +4,6 @@ PostgreSQL, including two replicas racing and runs missed while the bot was down
 
 from __future__ import annotations
 
-import os
-import secrets
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,8 +14,7 @@ from typing import Any, cast
 import pytest
 import yaml
 from slack_sdk import WebClient
-from sqlalchemy import create_engine, func, make_url, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import func, select
 
 from bot.alerts.outbox import OutboxWorker
 from bot.config import Settings, load_settings
@@ -32,10 +29,10 @@ from bot.store import Database, Outbox, SchedulerRun, Store
 from bot.store.models import GamedayPrompt
 from commands import gameday as cmd
 from commands.base import Context
+from tests.harness.pg import migrated_url
 from tests.harness.slack import SlackStandin
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_URL = os.environ.get("GENAI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ADMIN, RESP, VIEWER = "U0ADMIN", "U0RESP", "U0VIEWER"
 
 
@@ -49,44 +46,11 @@ class FakeAlertmanager:
         self.posted.extend(alerts)
 
 
-def _pg_reason() -> str | None:
-    engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return None
-    except OperationalError as exc:
-        return f"PostgreSQL at {PG_URL} unreachable: {exc.orig}"
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated database: a SQLite file, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'gd.db'}"
-        Database(url).migrate()
+    with migrated_url(request.param, tmp_path) as url:
         yield url
-        return
-    reason = _pg_reason()
-    if reason is not None:
-        if os.environ.get("GENAI_REQUIRE_INTEGRATION") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    schema = f"t_{secrets.token_hex(6)}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    rendered = make_url(PG_URL).update_query_dict(
-        {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    try:
-        Database(rendered).migrate()
-        yield rendered
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 Factory = Callable[..., Gameday]

@@ -4,8 +4,6 @@ SQLite (WAL file) and on PostgreSQL (a fresh schema per test)."""
 from __future__ import annotations
 
 import itertools
-import os
-import secrets
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -17,65 +15,23 @@ import pytest
 import structlog.testing
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
-from sqlalchemy import create_engine, make_url, select, text
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from bot.alerts.outbox import METADATA_EVENT_TYPE, OutboxWorker, metadata_key
 from bot.store import Database, Outbox, OutboxRow, Store, utcnow
+from tests.harness.pg import migrated_url
 from tests.harness.slack import SlackStandin
 
-PG_URL = os.environ.get("GENAI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 FAST = {"per_channel_interval_s": 0.02, "idle_sleep_s": 0.05}
-
-_pg_state: dict[str, str | None] = {}
-
-
-def _pg_unreachable() -> str | None:
-    if "reason" not in _pg_state:
-        engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            _pg_state["reason"] = None
-        except OperationalError as exc:
-            _pg_state["reason"] = f"PostgreSQL at {PG_URL} unreachable: {exc.orig}"
-        finally:
-            engine.dispose()
-    return _pg_state["reason"]
-
-
-def _require_pg() -> None:
-    reason = _pg_unreachable()
-    if reason is not None:
-        if os.environ.get("GENAI_REQUIRE_INTEGRATION") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-
 
 @pytest.fixture(
     params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
 )
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated database URL: a SQLite file, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'outbox.db'}"
-        Database(url).migrate()
+    with migrated_url(request.param, tmp_path) as url:
         yield url
-        return
-    _require_pg()
-    schema = f"t_{secrets.token_hex(6)}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    rendered = url.render_as_string(hide_password=False)
-    try:
-        Database(rendered).migrate()
-        yield rendered
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,8 +12,7 @@ from typing import Any, TypeVar
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, func, inspect, make_url, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import func, inspect, select
 
 from bot.store import (
     Action,
@@ -29,60 +26,23 @@ from bot.store import (
     SlackEvent,
     Store,
 )
+from tests.harness.pg import migrated_url
 
 T = TypeVar("T")
 
-PG_URL = os.environ.get("GENAI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 ALL_MODELS: list[type[Any]] = [Incident, AlertEvent, Action, Outbox, SlackEvent, SchedulerRun]
-
-_pg_state: dict[str, str | None] = {}
-
-
-def _pg_unreachable() -> str | None:
-    """None if PostgreSQL answers, else the reason (checked once per session)."""
-    if "reason" not in _pg_state:
-        engine = create_engine(PG_URL, connect_args={"connect_timeout": 3})
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            _pg_state["reason"] = None
-        except OperationalError as exc:
-            _pg_state["reason"] = f"PostgreSQL at {PG_URL} unreachable: {exc.orig}"
-        finally:
-            engine.dispose()
-    return _pg_state["reason"]
-
 
 @pytest.fixture(
     params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
 )
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        database = Database(f"sqlite:///{tmp_path / 'store.db'}")
-        database.migrate()
-        yield database
-        database.dispose()
-        return
-    reason = _pg_unreachable()
-    if reason is not None:
-        if os.environ.get("GENAI_REQUIRE_INTEGRATION") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    schema = f"t_{secrets.token_hex(6)}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    database = Database(url.render_as_string(hide_password=False))
-    try:
-        database.migrate()
-        yield database
-    finally:
-        database.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with migrated_url(request.param, tmp_path) as url:
+        database = Database(url)
+        try:
+            yield database
+        finally:
+            database.dispose()
 
 
 @pytest.fixture

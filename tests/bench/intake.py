@@ -5,6 +5,7 @@ that only inserts the raw body into one table: the floor of what durable intake 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -28,12 +29,12 @@ from bot.config import load_settings
 from bot.http import build_http_app
 from bot.store import Incident, open_store
 from tests.bench.table import percentile
+from tests.harness.pg import pg_schema
 from tests.harness.procs import free_port
 
 POSTS = int(os.environ.get("GENAI_BENCH_POSTS", "10000"))
 CONCURRENCY = 16
 TOKEN = "bench-token"
-PG_URL = os.environ.get("GENAI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 raw_bodies = Table("bench_raw_bodies", MetaData(), Column("id", Integer, primary_key=True),
                    Column("body", LargeBinary))
@@ -109,26 +110,6 @@ def _load(url: str, bodies: list[bytes]) -> tuple[float, list[float], int]:
     return time.perf_counter() - started, latencies, failed
 
 
-def _pg_schema() -> tuple[str, Callable[[], None]]:
-    import secrets
-
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
-
-    schema = f"bench_{secrets.token_hex(4)}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-
-    def drop() -> None:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    return url.render_as_string(hide_password=False), drop
-
-
 HEADER = ["database", "endpoint", "posts", "posts/s", "p50 ms", "p99 ms", "lost",
           "ours / bare"]
 
@@ -137,9 +118,9 @@ def run(log: Callable[[str], None] = print) -> tuple[list[str], list[list[object
     rows: list[list[object]] = []
     bodies = [notification(i) for i in range(POSTS)]
     for name in ("SQLite (WAL)", "PostgreSQL"):
-        cleanup: Callable[[], None] = lambda: None  # noqa: E731
+        schema = contextlib.ExitStack()  # the PostgreSQL schema, dropped at the end
         if name == "PostgreSQL":
-            db_url, cleanup = _pg_schema()
+            db_url = schema.enter_context(pg_schema("bench"))
         else:
             db_url = f"sqlite:///{tempfile.mkdtemp(prefix='genai-bench-')}/bot.db"
         port = free_port()
@@ -174,7 +155,7 @@ def run(log: Callable[[str], None] = print) -> tuple[list[str], list[list[object
         finally:
             proc.terminate()
             proc.wait(10)
-            cleanup()
+            schema.close()
     return HEADER, rows
 
 
