@@ -7,7 +7,7 @@ deliver the Report through `respond()`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -151,25 +151,43 @@ def _clicked(body: dict[str, Any]) -> tuple[str, str]:
     return str((body.get("user") or {}).get("id", "")), str(value)
 
 
+def _in_pool(runtime: Runtime, respond: Respond | None, work: Callable[[], str]) -> None:
+    """A click's work in the job pool (its listener has already acked). A non-empty answer
+    goes back privately, and the outbox is woken for the message edits the work queued."""
+    def job() -> None:
+        message = work()
+        runtime.notify_outbox()
+        if respond is not None and message:
+            respond(response_type="ephemeral", replace_original=False, text=message)
+
+    try:
+        runtime.jobs.submit(job)
+    except PoolFull:
+        if respond is not None:
+            respond(response_type="ephemeral", replace_original=False,
+                    text=":no_entry: The bot is busy; try again in a moment.")
+
+
+def _register_clicks(app: App, runtime: Runtime,
+                     handlers: Mapping[str, Callable[[str, str], str]]) -> None:
+    """One listener per action id: ack at once, then `handle(user, value)` in the pool."""
+    def listener(handle: Callable[[str, str], str]) -> Callable[..., None]:
+        def on_click(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+            ack()
+            user, value = _clicked(body)
+            _in_pool(runtime, respond, lambda: handle(user, value))
+
+        return on_click
+
+    for action_id, handle in handlers.items():
+        app.action(action_id)(listener(handle))
+
+
 def register_alert_actions(app: App, runtime: Runtime) -> None:
     from bot.alerts.actions import IncidentActions, Outcome
     from bot.render import alert as alert_render
 
     actions = IncidentActions(runtime)
-
-    def run(respond: Respond, work: Callable[[], Outcome]) -> None:
-        def job() -> None:
-            outcome = work()
-            runtime.notify_outbox()
-            respond(response_type="ephemeral", replace_original=False,
-                    text=(":white_check_mark: " if outcome.ok else ":no_entry: ")
-                    + outcome.message)
-
-        try:
-            runtime.jobs.submit(job)
-        except PoolFull:
-            respond(response_type="ephemeral", replace_original=False,
-                    text=":no_entry: The bot is busy; try again in a moment.")
 
     def silence(user: str, value: str) -> Outcome:
         pid, _, duration = value.partition("|")  # the select option's "<id>|4h"
@@ -183,16 +201,14 @@ def register_alert_actions(app: App, runtime: Runtime) -> None:
         alert_render.DIAG: lambda user, pid: actions.diagnose(pid, user),
     }
 
-    def listener(handle: Callable[[str, str], Outcome]) -> Callable[..., None]:
-        def on_click(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-            ack()
-            user, value = _clicked(body)
-            run(respond, lambda: handle(user, value))
+    def answered(handle: Callable[[str, str], Outcome]) -> Callable[[str, str], str]:
+        def answer(user: str, value: str) -> str:
+            outcome = handle(user, value)
+            return (":white_check_mark: " if outcome.ok else ":no_entry: ") + outcome.message
 
-        return on_click
+        return answer
 
-    for action_id, handle in handlers.items():
-        app.action(action_id)(listener(handle))
+    _register_clicks(app, runtime, {aid: answered(h) for aid, h in handlers.items()})
 
 
 def register_gameday_actions(app: App, runtime: Runtime) -> None:
@@ -204,36 +220,11 @@ def register_gameday_actions(app: App, runtime: Runtime) -> None:
 
     gd = runtime.gameday
 
-    def submit(respond: Respond | None, work: Callable[[], str]) -> None:
-        def job() -> None:
-            message = work()
-            runtime.notify_outbox()
-            if respond is not None:
-                respond(response_type="ephemeral", replace_original=False, text=message)
-
-        try:
-            runtime.jobs.submit(job)
-        except PoolFull:
-            if respond is not None:
-                respond(response_type="ephemeral", replace_original=False,
-                        text=":no_entry: The bot is busy; try again in a moment.")
-
-    handlers: dict[str, Callable[[str, str], str]] = {
+    _register_clicks(app, runtime, {
         JOIN: lambda user, value: gd.join(value, user),
         START_NOW: lambda user, pid: gd.start_from_prompt(pid, user, runtime.roles.role_of(user)),
         SKIP: lambda user, pid: gd.skip(pid, user, runtime.roles.role_of(user)),
-    }
-
-    def listener(handle: Callable[[str, str], str]) -> Callable[..., None]:
-        def on_click(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-            ack()
-            user, value = _clicked(body)
-            submit(respond, lambda: handle(user, value))
-
-        return on_click
-
-    for action_id, handle in handlers.items():
-        app.action(action_id)(listener(handle))
+    })
 
     @app.action(FINDINGS_BUTTON)
     def on_findings(ack: Ack, body: dict[str, Any], client: WebClient,
@@ -255,19 +246,13 @@ def register_gameday_actions(app: App, runtime: Runtime) -> None:
                                                   f"{drill.scenario}"))
             return ""
 
-        def job() -> None:
+        def opened() -> str:
             try:
-                problem = open_modal()
+                return open_modal()
             except SlackApiError as exc:
-                problem = f"Could not open the form: {exc.response.get('error')}"
-            if problem:
-                respond(response_type="ephemeral", replace_original=False, text=problem)
+                return f"Could not open the form: {exc.response.get('error')}"
 
-        try:
-            runtime.jobs.submit(job)
-        except PoolFull:
-            respond(response_type="ephemeral", replace_original=False,
-                    text=":no_entry: The bot is busy; try again in a moment.")
+        _in_pool(runtime, respond, opened)
 
     @app.view(FINDINGS_VIEW)
     def on_findings_submit(ack: Ack, body: dict[str, Any]) -> None:
@@ -287,7 +272,8 @@ def register_gameday_actions(app: App, runtime: Runtime) -> None:
             return
         ack()
         items = [i.model_dump(exclude_none=True) for i in form.action_items]
-        submit(None, lambda: gd.add_findings(form.drill, user, role, form.findings, items))
+        _in_pool(runtime, None,
+                 lambda: gd.add_findings(form.drill, user, role, form.findings, items))
 
 
 def register_channel_listener(app: App, runtime: Runtime) -> None:

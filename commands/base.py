@@ -58,6 +58,15 @@ class Command:
 Check = Callable[[Context], list[Row]]
 
 
+def ceiling_status(value: float, limit: float, warn_fraction: float) -> Status:
+    """Fail over the ceiling; warn over `warn_fraction` of it (thresholds.warn_fraction)."""
+    if value > limit:
+        return Status.FAIL
+    if value > limit * warn_fraction:
+        return Status.WARN
+    return Status.OK
+
+
 def guarded(name: str, check: Check, ctx: Context) -> list[Row]:
     """Run one check; a failing backend turns its row `unknown` with the cause."""
     try:

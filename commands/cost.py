@@ -24,7 +24,7 @@ from bot.sources.costs import Allocation, CostSources, DayCost
 from bot.sources.kubernetes import NodeInfo
 from bot.sources.prometheus import Sample
 from commands import promql
-from commands.base import Command, Context
+from commands.base import Command, Context, ceiling_status
 
 log = structlog.get_logger(__name__)
 
@@ -94,14 +94,6 @@ def _money(v: float) -> str:
     return f"${v:,.2f}"
 
 
-def _ceiling(value: float, limit: float, warn_fraction: float) -> Status:
-    if value > limit:
-        return Status.FAIL
-    if value > limit * warn_fraction:
-        return Status.WARN
-    return Status.OK
-
-
 def _unknown(check: str, reason: str, threshold: str = "") -> Row:
     return Row(check=check, status=Status.UNKNOWN, value="unknown", threshold=threshold,
                detail=reason)
@@ -149,7 +141,8 @@ def run_rate_rows(ctx: Context, now: dict[str, list[Sample]] | Failed) -> list[R
     if "mgmt" in now:
         detail += f" + {_money(mgmt_h)}/h cluster management"
     detail += f"; {rate / budget:.0%} of the budget"
-    return [Row(check=name, status=_ceiling(rate, budget, ctx.settings.thresholds.warn_fraction),
+    status = ceiling_status(rate, budget, ctx.settings.thresholds.warn_fraction)
+    return [Row(check=name, status=status,
                 value=f"{_money(rate)}/day", threshold=threshold, detail=detail)]
 
 
@@ -170,7 +163,7 @@ def spend_rows(ctx: Context, window: str, spent: dict[str, list[Sample]] | Faile
     if hours < days * 24 * 0.9:
         detail += f" (Prometheus holds only {hours:.1f} h of the {days * 24} h window)"
     return [Row(check=name,
-                status=_ceiling(per_day, budget, ctx.settings.thresholds.warn_fraction),
+                status=ceiling_status(per_day, budget, ctx.settings.thresholds.warn_fraction),
                 value=_money(dollars), threshold=threshold, detail=detail)]
 
 
@@ -312,7 +305,7 @@ def explorer_rows(ctx: Context, window: str, days: list[DayCost] | Failed,
             services[svc] = services.get(svc, 0.0) + amount
     ranked = sorted(services.items(), key=lambda kv: (-kv[1], kv[0]))
     rows = [Row(check=daily,
-                status=_ceiling(last.total, budget, ctx.settings.thresholds.warn_fraction),
+                status=ceiling_status(last.total, budget, ctx.settings.thresholds.warn_fraction),
                 value=f"{_money(last.total)} on {last.start}{mark}", threshold=threshold,
                 detail=f"{_money(total)} over {len(days)} days: {detail}")]
     if ranked:

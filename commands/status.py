@@ -6,17 +6,9 @@ from collections.abc import Callable
 
 from bot.report import Report, Row, Section, Status
 from commands import promql
-from commands.base import Command, Context, no_args, run_checks
+from commands.base import Command, Context, ceiling_status, no_args, run_checks
 
 USAGE = "/genai status"
-
-
-def _ceiling(value: float, limit: float, warn_fraction: float) -> Status:
-    if value > limit:
-        return Status.FAIL
-    if value > limit * warn_fraction:
-        return Status.WARN
-    return Status.OK
 
 
 def _names(items: list[str], limit: int = 8) -> str:
@@ -87,7 +79,7 @@ def _worst_model(ctx: Context, name: str, expr: str, limit: float, threshold: st
     return [
         Row(
             check=name,
-            status=_ceiling(worst.value, limit, ctx.settings.thresholds.warn_fraction),
+            status=ceiling_status(worst.value, limit, ctx.settings.thresholds.warn_fraction),
             value=fmt(worst.value) + (f" ({model})" if several and model else ""),
             threshold=threshold,
             detail=_names([f"{s.labels.get('model', '?')} {fmt(s.value)}" for s in ranked])
@@ -159,7 +151,7 @@ def check_gpu_memory(ctx: Context) -> list[Row]:
     return [
         Row(
             check=name,
-            status=_ceiling(worst.value, t.gpu_mem_max_ratio, t.warn_fraction),
+            status=ceiling_status(worst.value, t.gpu_mem_max_ratio, t.warn_fraction),
             value=f"{worst.value:.0%} max",
             threshold=threshold,
             detail=f"worst {promql.gpu_name(worst.labels)}; {over} of {n} GPUs over "
