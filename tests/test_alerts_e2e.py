@@ -7,7 +7,6 @@ edited to resolved.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from tests.harness.procs import (
     PrometheusProcess,
     free_port,
     require_binary,
+    wait_for,
 )
 from tests.harness.slack import SlackStandin
 
@@ -80,13 +80,7 @@ def text_of(msg: dict[str, Any]) -> str:
 
 
 def wait(predicate: Callable[[], Any], what: str, timeout: float = 45) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_for(predicate, what, timeout=timeout, interval=0.2)
 
 
 def bot_posts(slack: SlackStandin) -> list[tuple[str, dict[str, Any]]]:

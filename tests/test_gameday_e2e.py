@@ -23,7 +23,7 @@ import yaml
 from bot.server import Bot
 from tests.conftest import WEBHOOK_TOKEN, BotFactory
 from tests.harness.kube import KubeStandin, node, pod
-from tests.harness.procs import AlertmanagerProcess, free_port, require_binary
+from tests.harness.procs import AlertmanagerProcess, free_port, require_binary, wait_for
 from tests.harness.slack import SlackStandin
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,13 +67,7 @@ def shipped_am_config(bot_url: str, slack: SlackStandin) -> str:
 
 
 def wait(predicate: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_for(predicate, what, timeout=timeout, interval=0.1)
 
 
 def text_of(msg: dict[str, Any] | None) -> str:

@@ -512,3 +512,16 @@ class AlertmanagerProcess(_Daemon):
 
 def _rfc3339(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch % 1 * 1000):03d}Z"
+
+
+def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 30.0,
+             interval: float = 0.1) -> Any:
+    """Poll `predicate` until it returns something truthy and return that; fail the test,
+    naming `what`, when `timeout` passes first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
