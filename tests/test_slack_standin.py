@@ -7,11 +7,9 @@ bodies, auth, errors, 429 handling, websocket framing) that it will use against 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
@@ -25,6 +23,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
 from tests.harness.blockkit import blocks_to_text, validate_blocks
+from tests.harness.recorder import RecordingEndpoint
 from tests.harness.slack import SlackStandin
 
 
@@ -49,40 +48,15 @@ def _button(label: str, action_id: str = "ack", value: str = "inc-1") -> dict[st
          "action_id": action_id, "value": value}]}
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    """A stand-in bot endpoint: keeps the raw request, answers 200 at once."""
-
-    seen: ClassVar[list[tuple[dict[str, str], str]]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
-        self.seen.append((dict(self.headers.items()), body))
-        out = b'{"text": "working on it"}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet."""
-
-
 @pytest.fixture
 def bot_endpoint() -> Iterator[tuple[str, list[tuple[dict[str, str], str]]]]:
-    seen: list[tuple[dict[str, str], str]] = []
-    handler = type("Handler", (_Recorder,), {"seen": seen})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/slack/events", seen
-    server.shutdown()
-    server.server_close()
+    with RecordingEndpoint() as endpoint:
+        yield f"{endpoint.url}/slack/events", endpoint.seen
 
 
 def test_binds_only_loopback(slack: SlackStandin) -> None:
     assert slack.api_url.startswith("http://127.0.0.1:")
-    assert slack._http is not None and slack._http.server_address[0] == "127.0.0.1"
+    assert slack.httpd is not None and slack.httpd.server_address[0] == "127.0.0.1"
     assert slack._ws is not None and slack._ws.socket.getsockname()[0] == "127.0.0.1"
 
 

@@ -22,21 +22,38 @@ about `w` seconds of scraping (use a short window such as `[3s]` in tests).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
 import uuid as uuid_mod
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 
-DEFAULT_LATENCY_BUCKETS: dict[float, float] = {0.5: 0.5, 1.0: 0.8, 2.5: 0.95, 5.0: 0.99, 10.0: 1.0}
-"""`le` -> cumulative fraction of requests; what `set_model` uses when given no buckets."""
+from .exposition import (
+    DEFAULT_LATENCY_BUCKETS,
+    P99_LAYOUT,
+    _Gpu,
+    _mean_latency,
+    _Model,
+    escape_label_value,
+    format_le,
+    format_value,
+    p99_buckets,
+    render_labels,
+)
+from .loopback import LoopbackHandler, LoopbackServer
 
-P99_LAYOUT: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-"""The bucket boundaries `set_model_p99` builds on (plus any the model already exposes)."""
+__all__ = [
+    "DEFAULT_LATENCY_BUCKETS",
+    "P99_LAYOUT",
+    "SyntheticExporter",
+    "escape_label_value",
+    "format_le",
+    "format_value",
+    "p99_buckets",
+    "render_labels",
+]
 
 _DCGM_FAMILIES: tuple[tuple[str, str, str], ...] = (
     ("DCGM_FI_DEV_GPU_UTIL", "util", "GPU utilization (in %)."),
@@ -58,163 +75,8 @@ _RESERVED = frozenset(
 )
 
 
-def escape_label_value(value: str) -> str:
-    """Escape a label value for the text exposition format (backslash, quote, newline)."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
-
-def render_labels(labels: Mapping[str, str] | Iterable[tuple[str, str]]) -> str:
-    """`a="x",b="y"` (no braces), keeping the given order; empty values are dropped.
-
-    Prometheus treats an empty label as absent, and dcgm-exporter omits pod labels of GPUs
-    no pod uses, so dropping them is what the real exporter does too.
-    """
-    items = labels.items() if isinstance(labels, Mapping) else labels
-    return ",".join(f'{k}="{escape_label_value(str(v))}"' for k, v in items if v != "")
-
-
-def format_value(value: float) -> str:
-    """A sample value as Prometheus' parser reads it (`+Inf`, `-Inf`, `NaN`, Python repr)."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value))
-
-
-def format_le(le: float) -> str:
-    """A bucket bound, as the Python client writes it (`0.5`, `1.0`, `+Inf`)."""
-    return "+Inf" if math.isinf(le) else repr(float(le))
-
-
-def p99_buckets(seconds: float, layout: Iterable[float] = P99_LAYOUT) -> dict[float, float]:
-    """A cumulative bucket distribution whose `histogram_quantile(0.99, ...)` is `seconds`.
-
-    Prometheus interpolates linearly inside the bucket (lo, hi] that holds the 0.99 rank.
-    Putting 1% of the requests in that bucket, with `0.99 - a * 1%` below it where
-    `a = (seconds - lo) / (hi - lo)`, makes the interpolation land on `seconds` exactly
-    (up to float rounding). Lower buckets ramp up evenly, so the median stays plausible.
-    """
-    if seconds <= 0:
-        raise ValueError("p99 must be > 0")
-    les = sorted({float(x) for x in layout if not math.isinf(x)})
-    if not les or seconds > les[-1]:
-        les.append(float(seconds) * 2)
-    hi_idx = next(i for i, le in enumerate(les) if le >= seconds)
-    hi = les[hi_idx]
-    lo = les[hi_idx - 1] if hi_idx else 0.0
-    a = (seconds - lo) / (hi - lo)
-    f_lo = 0.99 - 0.01 * a
-    f_hi = f_lo + 0.01
-    out: dict[float, float] = {}
-    for i, le in enumerate(les):
-        if i < hi_idx:
-            out[le] = f_lo * (i + 1) / hi_idx
-        elif i == hi_idx:
-            out[le] = f_hi
-        else:
-            out[le] = 1.0
-    return out
-
-
-@dataclass(slots=True)
-class _Gpu:
-    labels: str
-    values: dict[str, float]
-
-
-@dataclass(slots=True)
-class _Model:
-    """One model's inference series; counters are `base + rate * (now - since)`."""
-
-    labels: str
-    rps: float = 0.0
-    error_ratio: float = 0.0
-    distribution: list[tuple[float, float]] = field(default_factory=list)
-    les: list[float] = field(default_factory=list)
-    mean_latency: float = 0.0
-    since: float = 0.0
-    base_total: float = 0.0
-    base_errors: float = 0.0
-    base_sum: float = 0.0
-    base_buckets: dict[float, float] = field(default_factory=dict)
-
-    def fraction(self, le: float) -> float:
-        """Cumulative fraction at `le`: that of the largest defined bound <= le (step)."""
-        if math.isinf(le):
-            return 1.0
-        frac = 0.0
-        for bound, cum in self.distribution:
-            if bound <= le:
-                frac = cum
-            else:
-                break
-        return frac
-
-    def fold(self, now: float) -> None:
-        """Move the part accumulated since `since` into the bases (before a rate change)."""
-        elapsed = max(0.0, now - self.since)
-        self.base_total += self.rps * elapsed
-        self.base_errors += self.rps * self.error_ratio * elapsed
-        self.base_sum += self.rps * self.mean_latency * elapsed
-        for le in [*self.les, math.inf]:
-            self.base_buckets[le] = (
-                self.base_buckets.get(le, 0.0) + self.rps * self.fraction(le) * elapsed
-            )
-        self.since = now
-
-
-def _mean_latency(distribution: list[tuple[float, float]]) -> float:
-    """Mean request duration implied by a bucket distribution (bucket mid-points)."""
-    mean, prev_le, prev_cum = 0.0, 0.0, 0.0
-    for le, cum in distribution:
-        mean += (cum - prev_cum) * (prev_le + le) / 2
-        prev_le, prev_cum = le, cum
-    return mean + (1.0 - prev_cum) * prev_le * 1.5
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def do_GET(self) -> None:
-        exporter = self.server.exporter
-        if self.path.split("?")[0] != "/metrics":
-            self._reply(404, b"404 page not found\n")
-            return
-        if not exporter.available:
-            self._reply(503, b"exporter unavailable (injected)\n")
-            return
-        body = exporter.render().encode()
-        with exporter._lock:
-            exporter.scrapes += 1
-        self._reply(200, body, "text/plain; version=0.0.4; charset=utf-8")
-
-    def _reply(self, code: int, body: bytes, ctype: str = "text/plain; charset=utf-8") -> None:
-        try:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the per-request stderr log; one line a second per scrape is noise."""
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, exporter: SyntheticExporter) -> None:
-        self.exporter = exporter
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-
-class SyntheticExporter:
+class SyntheticExporter(LoopbackServer):
     """`/metrics` on a free loopback port, with values set by the test.
 
     Use as a context manager or `start()`/`stop()`; give `.target` (`127.0.0.1:PORT`) to
@@ -222,7 +84,11 @@ class SyntheticExporter:
     Every setter is thread-safe; rendering 8,000 GPUs takes a few tens of milliseconds.
     """
 
+    disable_nagle_algorithm = True
+    thread_name = "synthetic-exporter"
+
     def __init__(self) -> None:
+        super().__init__()
         self._lock = threading.RLock()
         self._gpus: dict[tuple[str, int], _Gpu] = {}
         self._models: dict[str, _Model] = {}
@@ -231,50 +97,29 @@ class SyntheticExporter:
         self._help: dict[str, str] = {}
         self.available = True
         self.scrapes = 0
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle --------------------------------------------------------------------------
+    # -- serving (`start`, `stop` and the context manager come from LoopbackServer) ---------
 
-    def start(self) -> SyntheticExporter:
-        """Serve in a daemon thread."""
-        if self._server is None:
-            self._server = _Server(self)
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                args=(0.05,),
-                name="synthetic-exporter",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
+    def on_request(self, request: LoopbackHandler) -> None:
+        """`GET /metrics`: the exposition, or a 503 while `available` is False."""
+        if request.path.split("?")[0] != "/metrics":
+            self._reply(request, 404, b"404 page not found\n")
+            return
+        if not self.available:
+            self._reply(request, 503, b"exporter unavailable (injected)\n")
+            return
+        body = self.render().encode()
+        with self._lock:
+            self.scrapes += 1
+        self._reply(request, 200, body, "text/plain; version=0.0.4; charset=utf-8")
 
-    def stop(self) -> None:
-        """Stop serving (Prometheus then sees the target down)."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
+    @staticmethod
+    def _reply(request: LoopbackHandler, code: int, body: bytes,
+               ctype: str = "text/plain; charset=utf-8") -> None:
+        # Prometheus may have given up on the scrape (timeout): nothing to tell it then.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            request.reply(code, body, ctype)
 
-    def __enter__(self) -> SyntheticExporter:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("SyntheticExporter is not started")
-        return int(self._server.server_address[1])
 
     @property
     def target(self) -> str:
