@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 from bot.config import Settings, load_settings
-from bot.errors import ConfigError
+from bot.errors import ConfigError, StartupError
+from bot.roles import Caller
+from commands.base import Context
 
 SLACK_SETUP = """\
 genai-bot cannot start: {missing}.
@@ -61,32 +66,77 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bot.server import Bot
 
     configure_logging(settings.log_format, settings.log_level)
-    Bot(settings).serve_forever()
+    try:
+        Bot(settings).serve_forever()
+    except StartupError as exc:
+        print(f"genai-bot cannot start: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
+def _database_file_missing(url: str) -> bool:
+    """A SQLite database that does not exist yet: a report from the shell must not create it
+    in whatever directory it was run from."""
+    from sqlalchemy import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return False
+    return not Path(str(parsed.database)).exists()
+
+
+@contextmanager
+def _ask_context(settings: Settings, caller: Caller) -> Iterator[Context]:
+    """The full runtime when the bot's database exists; otherwise only the sources, so the
+    commands that read incidents or drills say plainly that there is no database."""
+    if not _database_file_missing(settings.database_url):
+        from bot.runtime import Runtime
+
+        runtime = Runtime.from_settings(settings)
+        try:
+            yield runtime.context(caller)
+        finally:
+            runtime.close()
+        return
+    from bot.sources.aws import AwsClients
+    from bot.sources.kubernetes import KubernetesSource
+    from bot.sources.prometheus import PrometheusSource
+
+    fanout = ThreadPoolExecutor(settings.jobs.fanout_threads, thread_name_prefix="fanout")
+    try:
+        yield Context(settings=settings,
+                      prometheus=PrometheusSource(settings.prometheus.url,
+                                                  settings.prometheus.timeout_s),
+                      kubernetes=KubernetesSource(settings.kubernetes), user_id=caller.user_id,
+                      role=caller.role, fanout=fanout, aws=AwsClients(settings.aws))
+    finally:
+        fanout.shutdown(wait=False, cancel_futures=True)
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
-    from bot.dispatch import parse
+    """Exit 0 with the report, 2 for a usage error, 1 when the command itself failed."""
+    from bot.dispatch import execute, parse
     from bot.logs import configure_logging
     from bot.render.text import render_text
     from bot.report import Report
     from bot.roles import Role
-    from bot.runtime import Runtime
 
     settings = _settings(args.config)
-    configure_logging("console" if sys.stderr.isatty() else "json", "warning")
-    runtime = Runtime.from_settings(settings)
+    configure_logging("console" if sys.stderr.isatty() else "json", "error")
+    # Whoever holds the config and a shell is already an operator.
+    caller = Caller("cli", Role.ADMIN)
+    parsed = parse(" ".join(args.text), caller)
+    if isinstance(parsed, Report):
+        print(render_text(parsed), file=sys.stderr)
+        return 2
     try:
-        # Whoever holds the config and a shell is already an operator.
-        parsed = parse(" ".join(args.text), Role.ADMIN)
-        if isinstance(parsed, Report):
-            report = parsed
-        else:
-            report = runtime.execute(parsed, "cli", Role.ADMIN)
-        print(render_text(report))
-    finally:
-        runtime.close()
-    return 0
+        with _ask_context(settings, caller) as ctx:
+            done = execute(parsed, ctx)
+    except StartupError as exc:
+        print(f"genai-bot ask: {exc}", file=sys.stderr)
+        return 2
+    print(render_text(done.report), file=sys.stderr if done.outcome == "usage" else sys.stdout)
+    return {"ok": 0, "usage": 2}.get(done.outcome, 1)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

@@ -6,12 +6,21 @@ Slack-free: the app, the CLI and the demo share it, so all three refuse the same
 from __future__ import annotations
 
 import shlex
+import time
 from dataclasses import dataclass
+from typing import Literal
 
+import structlog
+
+from bot.errors import UsageError
+from bot.metrics import COMMAND_SECONDS
+from bot.metrics import COMMANDS as COMMAND_COUNT
 from bot.report import Report, Section
-from bot.roles import Role
-from commands.base import Command
+from bot.roles import Caller
+from commands.base import Command, Context
 from commands.registry import COMMANDS, usage
+
+log = structlog.get_logger(__name__)
 
 MAX_ARGS_CHARS = 500
 
@@ -29,8 +38,9 @@ def usage_report(problem: str | None = None) -> Report:
     return Report(title="genai-ops-bot usage", sections=[Section(lines=lines)], private=True)
 
 
-def parse(text: str, role: Role) -> Invocation | Report:
-    """An `Invocation` when the command may run; otherwise the `Report` to show privately."""
+def parse(text: str, caller: Caller) -> Invocation | Report:
+    """An `Invocation` when the command may run; otherwise the `Report` to show privately.
+    Whatever the user typed is plain text here: every sink escapes it."""
     if len(text) > MAX_ARGS_CHARS:
         return Report.message(
             "Refused",
@@ -46,10 +56,35 @@ def parse(text: str, role: Role) -> Invocation | Report:
     command = COMMANDS.get(name)
     if command is None:
         return usage_report(f"Unknown subcommand {words[0]!r}.")
-    if role < command.role:
-        return Report.message(
-            "Not allowed",
-            f"/genai {command.name} needs the {command.role.label} role; you are a {role.label}.",
-            "Ask an admin to add you (or your usergroup) to the roles in the bot's config.",
-        )
+    if not command.authorizes_itself and not caller.may(command.role):
+        return Report.message("Not allowed",
+                              caller.refusal(f"run /genai {command.name}", command.role))
     return Invocation(command=command, args=args)
+
+
+@dataclass(frozen=True)
+class Executed:
+    report: Report
+    outcome: Literal["ok", "usage", "error"]
+
+
+def execute(invocation: Invocation, ctx: Context) -> Executed:
+    """Run one command. Never raises: bad arguments become the usage, a bug a short message
+    (the trace goes to the log only)."""
+    name = invocation.command.name
+    started = time.perf_counter()
+    outcome: Literal["ok", "usage", "error"] = "ok"
+    try:
+        return Executed(invocation.command.run(ctx, invocation.args), outcome)
+    except UsageError as exc:
+        outcome = "usage"
+        return Executed(usage_report(str(exc)), outcome)
+    except Exception:
+        outcome = "error"
+        log.exception("command_failed", command=name, user=ctx.user_id)
+        return Executed(Report.message(
+            f"/genai {name} failed",
+            "The command hit an internal error; the details are in the bot's log."), outcome)
+    finally:
+        COMMAND_COUNT.labels(command=name, outcome=outcome).inc()
+        COMMAND_SECONDS.labels(command=name).observe(time.perf_counter() - started)

@@ -20,3 +20,8 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+class StartupError(Exception):
+    """The bot cannot start: a service it needs is unreachable or refuses it. The message is
+    one line that says which and what to do; the CLI prints it and exits 2."""

@@ -66,3 +66,21 @@ class JobPool:
 
     def shutdown(self, wait: bool = True) -> None:
         self._executor.shutdown(wait=wait, cancel_futures=not wait)
+
+
+class Wakeup:
+    """"There is new work": producers (intake, buttons, drills) notify after they commit,
+    and the one consumer (the outbox worker) waits for it instead of polling. Made before
+    either side, so nothing has to be patched in later."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s; True if notified. Clears the signal either way."""
+        fired = self._event.wait(timeout)
+        self._event.clear()
+        return fired

@@ -65,39 +65,60 @@ def redact_secrets(
     return event_dict
 
 
-class _RedactingFormatter(logging.Formatter):
-    """Library loggers (slack_sdk, urllib3, botocore) print URLs and headers too."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return redact_text(super().format(record))
+def _quiet_urllib3(record: logging.LogRecord) -> bool:
+    """urllib3 warns on every retry with the full URL; the row's reason already says it. A
+    filter, not a logger level: the kubernetes client resets urllib3's level when it builds
+    its configuration."""
+    return not (record.name.startswith("urllib3") and record.levelno < logging.ERROR)
 
 
 def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
+    """One stream: every line is rendered by structlog, ours and the libraries' alike
+    (slack_sdk, urllib3, uvicorn, alembic, Python warnings), so with JSON every line is JSON
+    that Fluent Bit can parse, and every line passes the same redaction."""
     stream = stream or sys.stderr
     use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
     renderer: Any = (
         structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
     )
+    # What a stdlib record gets before the shared tail (structlog's own events had it).
+    foreign: list[Any] = [
+        structlog.stdlib.add_logger_name,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.PositionalArgumentsFormatter(),
+        structlog.processors.TimeStamper(fmt="iso"),
+    ]
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(_RedactingFormatter("%(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    # urllib3 warns on every retry with the full URL; the row's reason already says it.
-    logging.getLogger("urllib3").setLevel(logging.ERROR)
-    structlog.configure(
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=foreign,
         processors=[
-            # The guide's chain (logging_config.py), with redaction before rendering.
-            structlog.stdlib.filter_by_level,
-            structlog.stdlib.add_logger_name,
-            structlog.stdlib.add_log_level,
-            structlog.stdlib.PositionalArgumentsFormatter(),
-            structlog.processors.TimeStamper(fmt="iso"),
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
             structlog.processors.UnicodeDecoder(),
             redact_secrets,
             renderer,
+        ],
+    ))
+    handler.addFilter(_quiet_urllib3)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic"):
+        # Their own handlers would print plain text beside ours.
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    logging.captureWarnings(True)  # warnings.warn() becomes a py.warnings record
+    structlog.configure(
+        processors=[
+            # The guide's chain (logging_config.py); redaction and rendering happen in the
+            # handler's formatter, the same for every record.
+            structlog.stdlib.filter_by_level,
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.PositionalArgumentsFormatter(),
+            structlog.processors.TimeStamper(fmt="iso"),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         context_class=dict,
         logger_factory=structlog.stdlib.LoggerFactory(),

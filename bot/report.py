@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 class Status(StrEnum):
     OK = "ok"
+    INFO = "info"  # worth reading, neither good nor bad (an info-severity alert)
     WARN = "warn"
     FAIL = "fail"
     UNKNOWN = "unknown"
@@ -24,7 +25,7 @@ class Status(StrEnum):
         return _RANK[self]
 
 
-_RANK = {Status.FAIL: 3, Status.UNKNOWN: 2, Status.WARN: 1, Status.OK: 0}
+_RANK = {Status.FAIL: 3, Status.UNKNOWN: 2, Status.WARN: 1, Status.INFO: 0, Status.OK: 0}
 
 
 class Row(BaseModel):

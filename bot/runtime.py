@@ -1,115 +1,115 @@
-"""Wiring: the sources, pools and role resolver one bot process shares."""
+"""Wiring: everything one bot process shares, built once, in dependency order, and never
+patched afterwards. Slack-free: the Slack layer receives this and adds the Slack side."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
+from bot.alerts.incidents import IncidentService
 from bot.alerts.intake import Intake
+from bot.alerts.view import AlertView
+from bot.channels import Channels
 from bot.config import Settings
-from bot.dispatch import Invocation, usage_report
-from bot.errors import UsageError
+from bot.dispatch import Invocation, execute
 from bot.gameday.catalog import load_catalog
 from bot.gameday.service import Gameday
-from bot.jobs import JobPool
-from bot.metrics import COMMAND_SECONDS, COMMANDS
+from bot.jobs import JobPool, Wakeup
 from bot.report import Report
-from bot.roles import GroupMembers, Role, RoleResolver
-from bot.runbooks import RunbookIndex, load_runbooks
+from bot.roles import Caller, GroupMembers, RoleResolver
+from bot.runbooks import Runbook, RunbookIndex, load_runbooks
 from bot.sources.alertmanager import AlertmanagerSource
 from bot.sources.aws import AwsClients
 from bot.sources.kubernetes import KubernetesSource
 from bot.sources.prometheus import PrometheusSource
 from bot.store import Store, open_store
 from commands.base import Context
+from commands.diag.alert import for_alert
 
 log = structlog.get_logger(__name__)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Runtime:
     settings: Settings
     prometheus: PrometheusSource
     kubernetes: KubernetesSource
-    roles: RoleResolver
-    jobs: JobPool
-    fanout: ThreadPoolExecutor
+    aws: AwsClients
+    alertmanager: AlertmanagerSource
     store: Store
     runbooks: RunbookIndex
-    alertmanager: AlertmanagerSource
-    aws: AwsClients
-    ready: Callable[[], bool] = field(default=lambda: True)
-    intake: Intake = field(init=False)
-    # Set by the server once the outbox worker runs: wakes it after a commit.
-    notify_outbox: Callable[[], None] = field(default=lambda: None)
-    gameday: Gameday = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.intake = Intake(self.store, self.settings, lambda _: self.notify_outbox())
-        # The catalog is checked at start-up, against the alerts that have runbooks.
-        catalog = load_catalog(alert_names=set(self.runbooks.alerts()),
-                               runbook_ids={rb.id for rb in self.runbooks})
-        self.gameday = Gameday(self.store, self.settings, self.alertmanager, catalog,
-                               self.intake.channel_ids, lambda: self.notify_outbox())
+    roles: RoleResolver
+    channels: Channels
+    jobs: JobPool  # the work behind an acked command or click
+    fanout: ThreadPoolExecutor  # the backend calls of a command, side by side
+    wakeup: Wakeup  # "new outbox rows": producers notify, the outbox worker waits
+    intake: Intake
+    gameday: Gameday
+    incidents: IncidentService
 
     @classmethod
-    def from_settings(
-        cls, settings: Settings, members_of: GroupMembers | None = None
-    ) -> Runtime:
+    def from_settings(cls, settings: Settings, members_of: GroupMembers | None = None,
+                      store: Store | None = None) -> Runtime:
+        """Everything, in dependency order. Runbooks, the drill catalog and the schema are
+        checked here: a bad file or an unreachable database stops the bot at start-up."""
+        alertmanager = AlertmanagerSource(settings.alertmanager.url,
+                                          settings.alertmanager.timeout_s)
+        prometheus = PrometheusSource(settings.prometheus.url, settings.prometheus.timeout_s)
+        kubernetes = KubernetesSource(settings.kubernetes)
+        aws = AwsClients(settings.aws)
+        fanout = ThreadPoolExecutor(settings.jobs.fanout_threads, thread_name_prefix="fanout")
+        store = store or open_store(settings.database_url)
+        runbooks = load_runbooks()
+        roles = RoleResolver(settings.roles, members_of)
+        channels = Channels(settings.channels)
+        wakeup = Wakeup()
+        catalog = load_catalog(alert_names=set(runbooks.alerts()),
+                               runbook_ids={rb.id for rb in runbooks})
+        gameday = Gameday(store.db, settings.gameday, roles, alertmanager, catalog, channels,
+                          wakeup.notify)
+
+        def diagnose(view: AlertView, runbook: Runbook, caller: Caller,
+                     ) -> tuple[Report, dict[str, Any]]:
+            # The diagnosis runs the diag and quick-look commands, as the one who pressed.
+            ctx = Context(settings=settings, prometheus=prometheus, kubernetes=kubernetes,
+                          user_id=caller.user_id, role=caller.role, fanout=fanout,
+                          store=store, aws=aws, gameday=gameday)
+            found = for_alert(ctx, view.alertname, runbook, view.target_labels())
+            return found.report, dict(found.detail)
+
         return cls(
-            settings=settings,
-            prometheus=PrometheusSource(settings.prometheus.url, settings.prometheus.timeout_s),
-            kubernetes=KubernetesSource(settings.kubernetes),
-            roles=RoleResolver(settings.roles, members_of),
+            settings=settings, prometheus=prometheus, kubernetes=kubernetes, aws=aws,
+            alertmanager=alertmanager, store=store, runbooks=runbooks, roles=roles,
+            channels=channels,
             jobs=JobPool(settings.jobs.workers, settings.jobs.queue_limit),
-            fanout=ThreadPoolExecutor(settings.jobs.fanout_threads, thread_name_prefix="fanout"),
-            # Runbooks and the schema are checked at start-up: a bad file stops the bot here.
-            store=open_store(settings.database_url),
-            runbooks=load_runbooks(),
-            alertmanager=AlertmanagerSource(
-                settings.alertmanager.url, settings.alertmanager.timeout_s
-            ),
-            aws=AwsClients(settings.aws),
+            fanout=fanout, wakeup=wakeup,
+            intake=Intake(store.intake, channels, settings.webhook_token,
+                          settings.alerts.webhook_max_bytes, wakeup.notify),
+            gameday=gameday,
+            incidents=IncidentService(
+                store.incidents, roles, alertmanager, runbooks,
+                settings.alerts.silence_durations, diagnose,
+                on_resolved=gameday.on_incident_resolved, notify=wakeup.notify),
         )
 
-    def context(self, user_id: str, role: Role) -> Context:
-        return Context(
-            settings=self.settings,
-            prometheus=self.prometheus,
-            kubernetes=self.kubernetes,
-            user_id=user_id,
-            role=role,
-            fanout=self.fanout,
-            store=self.store,
-            aws=self.aws,
-            gameday=self.gameday,
-        )
+    def context(self, caller: Caller) -> Context:
+        return Context(settings=self.settings, prometheus=self.prometheus,
+                       kubernetes=self.kubernetes, user_id=caller.user_id, role=caller.role,
+                       fanout=self.fanout, store=self.store, aws=self.aws,
+                       gameday=self.gameday, incidents=self.incidents)
 
-    def execute(self, invocation: Invocation, user_id: str, role: Role) -> Report:
-        """Run one command. Never raises: a bug becomes a short message, the trace goes to
-        the log only."""
-        name = invocation.command.name
-        started = time.perf_counter()
-        outcome = "ok"
-        try:
-            return invocation.command.run(self.context(user_id, role), invocation.args)
-        except UsageError as exc:
-            outcome = "usage"
-            return usage_report(str(exc))
-        except Exception:
-            outcome = "error"
-            log.exception("command_failed", command=name, user=user_id)
-            return Report.message(
-                f"/genai {name} failed",
-                "The command hit an internal error; the details are in the bot's log.",
-            )
-        finally:
-            COMMANDS.labels(command=name, outcome=outcome).inc()
-            COMMAND_SECONDS.labels(command=name).observe(time.perf_counter() - started)
+    def execute(self, invocation: Invocation, caller: Caller) -> Report:
+        """Run one command for ``caller`` (never raises; see :func:`bot.dispatch.execute`)."""
+        done = execute(invocation, self.context(caller))
+        if invocation.command.name == "diag" and done.outcome == "ok" \
+                and not done.report.private:
+            # A diagnosis step of a running drill (time to diagnosis); a typo'd pod,
+            # answered privately, is not one.
+            self.gameday.note_diag(caller.user_id, invocation.args)
+        return done.report
 
     def close(self) -> None:
         self.jobs.shutdown(wait=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from bot.report import Report, Row, Status
 from bot.roles import Role
 
 if TYPE_CHECKING:
+    from bot.alerts.incidents import IncidentService
     from bot.config import Settings
     from bot.gameday.service import Gameday
     from bot.sources.aws import AwsClients
@@ -22,6 +24,11 @@ if TYPE_CHECKING:
     from bot.store import Store
 
 log = structlog.get_logger(__name__)
+
+
+@functools.cache
+def _shared_fanout() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=8, thread_name_prefix="fanout")
 
 
 @dataclass
@@ -34,12 +41,12 @@ class Context:
     user_id: str = "cli"
     role: Role = Role.VIEWER
     # Fan-out for independent source calls, so a report costs its slowest call, not the sum.
-    fanout: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="fanout")
-    )
+    # The runtime passes its own; the default (tests, one-off scripts) is one shared pool.
+    fanout: ThreadPoolExecutor = field(default_factory=_shared_fanout)
     store: Store | None = None
     aws: AwsClients | None = None
     gameday: Gameday | None = None
+    incidents: IncidentService | None = None
 
 
 Runner = Callable[[Context, list[str]], Report]
@@ -53,6 +60,9 @@ class Command:
     run: Runner
     role: Role = Role.VIEWER
     examples: tuple[str, ...] = ()
+    # The service behind the command checks `role` itself and audits a refusal (as the
+    # button that does the same does), so the dispatcher lets every caller through.
+    authorizes_itself: bool = False
 
 
 Check = Callable[[Context], list[Row]]

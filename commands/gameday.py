@@ -12,6 +12,7 @@ from bot.gameday.timings import fmt_duration
 from bot.report import Report, Row, Section, Status
 from bot.roles import Role
 from bot.store import Drill, utcnow
+from bot.words import plural
 from commands.base import Command, Context
 
 USAGE = "/genai gameday [list|start <scenario> [--no-inject]|end|report [id]|schedule|" \
@@ -36,8 +37,8 @@ def _list(gd: Gameday) -> Report:
 
 def _start(ctx: Context, gd: Gameday, args: list[str]) -> Report:
     if ctx.role < Role.ADMIN:
-        return Report.message("Not allowed", "Only admins may start drills; you are a "
-                              f"{ctx.role.label}.")
+        return Report.message("Not allowed", "Only admins may start drills; you are "
+                              f"{ctx.role.with_article}.")
     names = [a for a in args if not a.startswith("--")]
     if len(names) != 1:
         raise UsageError("name one scenario: /genai gameday start <scenario> "
@@ -45,7 +46,7 @@ def _start(ctx: Context, gd: Gameday, args: list[str]) -> Report:
     try:
         started = gd.start(names[0], ctx.user_id, inject="--no-inject" not in args)
     except UnknownScenario as exc:
-        hint = f" Did you mean `{exc.suggestion}`?" if exc.suggestion else ""
+        hint = f" Did you mean {exc.suggestion!r}?" if exc.suggestion else ""
         return Report.message("Unknown scenario", f"There is no scenario {exc.name!r}.{hint}",
                               f"Scenarios: {', '.join(gd.catalog.ids())}.")
     except DrillRunning as exc:
@@ -58,14 +59,14 @@ def _start(ctx: Context, gd: Gameday, args: list[str]) -> Report:
     # The briefing with its buttons goes to the drill channel; here, a short confirmation.
     report = briefing(started)
     return Report(title=f"Drill {started.drill.public_id} started: {started.scenario.title}",
-                  summary=f"Briefing posted in {gd.settings.channels.gameday}.",
+                  summary=f"Briefing posted in {gd.channels.settings.gameday}.",
                   sections=report.sections[:1])
 
 
 def _end(ctx: Context, gd: Gameday) -> Report:
     if ctx.role < Role.RESPONDER:
-        return Report.message("Not allowed", "Only responders may end drills; you are a "
-                              f"{ctx.role.label}.")
+        return Report.message("Not allowed", "Only responders may end drills; you are "
+                              f"{ctx.role.with_article}.")
     drill = gd.drills.running()
     if drill is None:
         return Report.message("No drill is running",
@@ -105,7 +106,7 @@ def chunks(text: str, limit: int = 2800) -> list[str]:
 
 
 def _schedule(gd: Gameday) -> Report:
-    cfg = gd.settings.gameday
+    cfg = gd.settings
     now = utcnow()
     lines = []
     for s in cfg.schedules:
@@ -142,10 +143,13 @@ def _score(gd: Gameday) -> Report:
         ttrs.append(ttr)
         met = [t.met(k) for k in ("detect", "ack", "diagnose", "resolve")] if t else []
         status = Status.OK if met and all(met) else Status.WARN if any(met) else Status.FAIL
+        targets = f"{sum(1 for m in met if m)}/4 targets met"
+        if t is None:  # the scenario left the catalog: no targets, so nothing was missed
+            status, targets = Status.UNKNOWN, "targets unknown (scenario not in the catalog)"
         rows.append(Row(check=f"{d.started_at:%Y-%m-%d} {d.scenario} ({d.public_id})",
                         status=status, value=f"TTA {fmt_duration(tta)} · TTR {fmt_duration(ttr)}",
-                        detail=f"{sum(1 for m in met if m)}/4 targets met, "
-                               f"{len(summary.participants)} participants"))
+                        detail=f"{targets}, "
+                               f"{plural(len(summary.participants), 'participant')}"))
         items += [f"{d.public_id} #{n}: {i['text']}"
                   + (f" (owner {i['owner']})" if i.get("owner") else "")
                   for n, i in enumerate(d.action_items, start=1) if not i.get("done")]
@@ -154,9 +158,13 @@ def _score(gd: Gameday) -> Report:
         known = [v for v in values if v is not None]
         return fmt_duration(statistics.median(known)) if known else "—"
 
-    summary_line = (f"Last {len(drills)} drills: median TTA {median(ttas)}{_trend(ttas)}, "
-                    f"median TTR {median(ttrs)}{_trend(ttrs)}") if drills else \
-        "No finished drills yet: /genai gameday start <scenario>."
+    if len(drills) > 1:
+        summary_line = (f"Last {plural(len(drills), 'drill')}: median TTA {median(ttas)}"
+                        f"{_trend(ttas)}, median TTR {median(ttrs)}{_trend(ttrs)}")
+    elif drills:  # one drill has no median and no trend, and is not "Last 1 drills"
+        summary_line = f"Last drill: TTA {median(ttas)}, TTR {median(ttrs)}"
+    else:
+        summary_line = "No finished drills yet: /genai gameday start <scenario>."
     running = gd.drills.running()
     if running is not None:
         summary_line += f" · drill {running.public_id} ({running.scenario}) is running"
@@ -169,7 +177,7 @@ def _score(gd: Gameday) -> Report:
 def _done(ctx: Context, gd: Gameday, args: list[str]) -> Report:
     if ctx.role < Role.RESPONDER:
         return Report.message("Not allowed", "Only responders may close action items; you "
-                              f"are a {ctx.role.label}.")
+                              f"are {ctx.role.with_article}.")
     if len(args) != 2 or not args[1].lstrip("#").isdigit():
         raise UsageError("which item? /genai gameday done <drill id> <item number>, "
                          "as the scoreboard lists them (e.g. GD-3 2)")

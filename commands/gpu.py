@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from bot.errors import SourceError, UsageError
 from bot.report import Report, Row, Section, Status
 from bot.sources.prometheus import Sample, Series
+from bot.words import noun, plural
 from commands import promql
 from commands.base import Command, Context
 
@@ -75,6 +76,10 @@ class Limits:
 
 # The stat each risk's filter returns as its value (what the ranking sorts on).
 RISK_STAT = {"near-OOM": "mem", "hot": "temp", "idle": "avg1h", "XID": "xid"}
+# What a GPU must export for each risk to be judged: without it the risk is unknown, not 0.
+RISK_SOURCE = {"near-OOM": "DCGM_FI_DEV_FB_USED / DCGM_FI_DEV_FB_FREE",
+               "hot": "DCGM_FI_DEV_GPU_TEMP", "idle": "DCGM_FI_DEV_GPU_UTIL",
+               "XID": "DCGM_FI_DEV_XID_ERRORS"}
 
 
 def risky_query(lim: Limits) -> str:
@@ -84,6 +89,8 @@ def risky_query(lim: Limits) -> str:
     return promql.stats_query({
         "gpus": f"count({promql.GPU_UTIL})",
         "nodes": f"count({NODES_QUERY})",
+        # How many GPUs each risk could be judged on: a GPU without the stat is unknown.
+        **{f"read:{risk}": f"count({stat(name)})" for risk, name in RISK_STAT.items()},
         **lim.filters(),
     })
 
@@ -181,19 +188,30 @@ def _fmt(value: float | None, fmt: str) -> str:
     return "?" if value is None else fmt.format(value)
 
 
+def unread(gpu: Gpu) -> list[str]:
+    """The risks this GPU exports no reading for."""
+    return [risk for risk, name in RISK_STAT.items() if gpu.get(name) is None]
+
+
 def gpu_row(gpu: Gpu, lim: Limits) -> Row:
     found = risks(gpu, lim)
+    missing = unread(gpu)
     status = Status.OK
     if "near-OOM" in found or "XID" in found:
         status = Status.FAIL
     elif found:
         status = Status.WARN
+    elif missing:
+        status = Status.UNKNOWN  # no risk seen, but not every risk could be looked at
     value = (f"util {_fmt(gpu.get('util'), '{:.0f}')}% · mem {_fmt(gpu.get('mem'), '{:.0%}')}"
              f" · {_fmt(gpu.get('temp'), '{:.0f}')} °C · {_fmt(gpu.get('power'), '{:.0f}')} W")
     detail = [f"1 h avg util {_fmt(gpu.get('avg1h'), '{:.0f}')}%"]
     xid = gpu.get("xid")
     if xid:
         detail.append(f"last XID {xid:.0f}")
+    if missing:
+        detail.append("unknown: " + ", ".join(f"{risk} (no {RISK_SOURCE[risk]})"
+                                               for risk in missing))
     return Row(check=gpu.name, status=status, value=value,
                threshold=", ".join(found), detail="; ".join(detail))
 
@@ -253,10 +271,31 @@ def _no_data() -> Report:
             detail="no DCGM_FI_DEV_* series (is dcgm-exporter scraped?)")])])
 
 
-def _summary(gpus: int, nodes: int, counts: Mapping[str, int]) -> str:
-    return (f"{gpus} GPUs on {nodes} nodes · {counts.get('hot', 0)} hot · "
-            f"{counts.get('near-OOM', 0)} near-OOM · {counts.get('idle', 0)} idle · "
-            f"{counts.get('XID', 0)} XID")
+def _summary(gpus: int, nodes: int, counts: Mapping[str, int], read: Mapping[str, int]) -> str:
+    """Counts per risk; a risk read on fewer GPUs than exist says so instead of a bare 0."""
+    def count(risk: str) -> str:
+        seen = read.get(risk, 0)
+        if seen == 0:
+            return f"{risk} unknown"
+        if seen < gpus:
+            return f"{counts.get(risk, 0)} {risk} (of {seen} read)"
+        return f"{counts.get(risk, 0)} {risk}"
+
+    return (f"{plural(gpus, 'GPU')} on {plural(nodes, 'node')} · " +
+            " · ".join(count(risk) for risk in ("hot", "near-OOM", "idle", "XID")))
+
+
+def unread_rows(gpus: int, read: Mapping[str, int]) -> list[Row]:
+    """One `unknown` row per risk some GPUs export no reading for."""
+    rows = []
+    for risk, source in RISK_SOURCE.items():
+        missing = gpus - read.get(risk, 0)
+        if missing > 0:
+            rows.append(Row(check=f"{risk} check", status=Status.UNKNOWN,
+                            value=f"unknown on {missing} of {plural(gpus, 'GPU')}",
+                            detail=f"no {source} samples: the dcgm-exporter counters "
+                                   f"(its CSV) must include them to judge {risk}"))
+    return rows
 
 
 def _fleet_report(ctx: Context, lim: Limits) -> Report:
@@ -265,6 +304,8 @@ def _fleet_report(ctx: Context, lim: Limits) -> Report:
     if not gpus:
         return _no_data()
     counts = {risk: len(by_stat.get(risk, [])) for risk in RISK_STAT}
+    read = {risk: int(by_stat[f"read:{risk}"][0].value) if by_stat.get(f"read:{risk}") else 0
+            for risk in RISK_STAT}
     # Rank on the values the filters returned: each GPU carries the stat of every risk it
     # has, which is all rank_key reads. Details are then fetched for the shown ones only.
     flagged = collect({RISK_STAT[risk]: by_stat.get(risk, []) for risk in RISK_STAT})
@@ -282,14 +323,16 @@ def _fleet_report(ctx: Context, lim: Limits) -> Report:
     lines = []
     more = len(flagged) - len(shown)
     if more > 0:
-        lines.append(f"… and {more} more GPUs over a threshold "
+        lines.append(f"… and {more} more {noun(more, 'GPU')} over a threshold "
                      "(see the counts above; /genai gpu <node> for one node)")
+    unknown = unread_rows(gpus, read)
     if not shown:
-        lines.append("No GPU over a threshold.")
+        lines.append("No GPU over a threshold" + (" where it could be read." if unknown
+                                                   else "."))
     return Report(
         title="GPUs: riskiest first",
-        summary=_summary(gpus, nodes, counts),
-        sections=[Section(rows=[gpu_row(g, lim) for g in shown], lines=lines)],
+        summary=_summary(gpus, nodes, counts, read),
+        sections=[Section(rows=unknown + [gpu_row(g, lim) for g in shown], lines=lines)],
         footer=_legend(lim),
     )
 
@@ -309,12 +352,15 @@ def _node_report(ctx: Context, node: str, lim: Limits) -> Report:
         )
     mine.sort(key=lambda g: rank_key(g, lim))
     counts = dict.fromkeys(("near-OOM", "hot", "idle", "XID"), 0)
+    read = dict.fromkeys(RISK_STAT, len(mine))
     for gpu in mine:
         for risk in risks(gpu, lim):
             counts[risk] += 1
+        for risk in unread(gpu):
+            read[risk] -= 1
     return Report(
         title=f"GPUs on {node}",
-        summary=_summary(len(mine), 1, counts),
+        summary=_summary(len(mine), 1, counts, read),
         sections=[Section(rows=[gpu_row(g, lim) for g in mine])],
         footer=_legend(lim),
     )

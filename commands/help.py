@@ -20,7 +20,7 @@ def run(ctx: Context, args: list[str]) -> Report:
         title="genai-ops-bot",
         summary="Runs the GenAI platform operations guide from Slack.",
         sections=[Section(title="Commands", lines=lines)],
-        footer=f"You are a {ctx.role.label}.",
+        footer=f"You are {ctx.role.with_article}.",
         private=True,
     )
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from bot.errors import SourceError, UsageError
 from bot.report import Report, Section
 from bot.sources.logs_insights import LogsInsights, QueryResult
+from bot.words import noun, plural
 from commands.base import Command, Context
 
 USAGE = "/genai logs errors|latency|tokens [1h]"
@@ -275,9 +276,25 @@ def _bytes(n: float) -> str:
 
 def summary_line(result: QueryResult, label: str, log_group: str) -> str:
     s = result.statistics
-    return (f"{len(result.rows)} rows · {s.get('recordsMatched', 0):,.0f} records matched of "
-            f"{s.get('recordsScanned', 0):,.0f} scanned · {_bytes(s.get('bytesScanned', 0))} "
-            f"scanned · last {label} · {log_group}")
+
+    def stat(key: str) -> str:
+        # A statistic Insights did not report is unknown ("?"), not 0 records or 0 B.
+        return f"{s[key]:,.0f}" if key in s else "?"
+
+    if not s:
+        stats = "Insights reported no scan statistics"
+    else:
+        records = noun(round(s["recordsMatched"]), "record") if "recordsMatched" in s \
+            else "records"
+        size = _bytes(s["bytesScanned"]) if "bytesScanned" in s else "?"
+        stats = (f"{stat('recordsMatched')} {records} matched of {stat('recordsScanned')} "
+                 f"scanned · {size} scanned")
+    return f"{plural(len(result.rows), 'row')} · {stats} · last {label} · {log_group}"
+
+
+def nothing_scanned(result: QueryResult) -> bool:
+    """Insights read no record at all: no lines is then no logs, not "no matches"."""
+    return result.statistics.get("recordsScanned", -1.0) == 0
 
 
 def run(ctx: Context, args: list[str]) -> Report:
@@ -293,6 +310,12 @@ def run(ctx: Context, args: list[str]) -> Report:
     except SourceError as exc:
         return Report.message(title, f"Logs Insights query failed: {exc.reason}")
     summary = summary_line(result, label, insights.log_group)
+    if not result.rows and nothing_scanned(result):
+        # An empty log group is not a clean one: say that nothing could be looked at.
+        return Report(title=title,
+                      summary=f"No log records at all in the last {label}: nothing to search. "
+                              f"Is Fluent Bit shipping to {insights.log_group}?",
+                      sections=[Section(lines=[summary])], footer=insights.log_group)
     if not result.rows:
         return Report(title=title, summary=f"No matching log lines in the last {label}.",
                       sections=[Section(lines=[summary])], footer=insights.log_group)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bot.report import Report, Row, Section, Status
+from bot.words import plural
 from commands import promql
 from commands.base import Command, Context, ceiling_status, no_args, run_checks
 
@@ -127,7 +128,7 @@ def check_gpu_util(ctx: Context) -> list[Row]:
             status=Status.OK if lo <= avg <= hi else Status.WARN,
             value=f"{avg:.0f}% avg",
             threshold=threshold,
-            detail=f"{n} GPUs: {low} under {lo:g}%, {high} over {hi:g}%",
+            detail=f"{plural(n, 'GPU')}: {low} under {lo:g}%, {high} over {hi:g}%",
         )
     ]
 
@@ -139,6 +140,7 @@ def check_gpu_memory(ctx: Context) -> list[Row]:
         "worst": f"topk(1, {ratio})",
         "n": f"count({ratio})",
         "over": f"count({ratio} > {t.gpu_mem_max_ratio:g})",
+        "gpus": f"count({promql.GPU_UTIL})",
     })))
     name = "GPU memory"
     threshold = f"< {t.gpu_mem_max_ratio:.0%}"
@@ -148,16 +150,18 @@ def check_gpu_memory(ctx: Context) -> list[Row]:
     worst = stats["worst"][0]
     n = int(stats["n"][0].value)
     over = int(stats["over"][0].value) if "over" in stats else 0
-    return [
-        Row(
-            check=name,
-            status=ceiling_status(worst.value, t.gpu_mem_max_ratio, t.warn_fraction),
-            value=f"{worst.value:.0%} max",
-            threshold=threshold,
-            detail=f"worst {promql.gpu_name(worst.labels)}; {over} of {n} GPUs over "
-            f"{t.gpu_mem_max_ratio:.0%}",
-        )
-    ]
+    gpus = int(stats["gpus"][0].value) if "gpus" in stats else n
+    status = ceiling_status(worst.value, t.gpu_mem_max_ratio, t.warn_fraction)
+    detail = (f"worst {promql.gpu_name(worst.labels)}; {over} of {plural(n, 'GPU')} over "
+              f"{t.gpu_mem_max_ratio:.0%}")
+    if gpus > n:
+        # GPUs without a memory reading are not under the ceiling: they are unknown.
+        if status is Status.OK:
+            status = Status.UNKNOWN
+        detail += (f"; {gpus - n} of {plural(gpus, 'GPU')} export no DCGM_FI_DEV_FB_USED / "
+                   "DCGM_FI_DEV_FB_FREE")
+    return [Row(check=name, status=status, value=f"{worst.value:.0%} max",
+                threshold=threshold, detail=detail)]
 
 
 CHECKS = (

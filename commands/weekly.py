@@ -30,6 +30,7 @@ from bot.sources.inventory import (
     scan_findings,
 )
 from bot.sources.prometheus import Sample, Series
+from bot.words import noun, plural
 from commands import promql
 from commands.base import Command, Context, no_args
 
@@ -57,6 +58,10 @@ PENDING_PODS = 'sum(kube_pod_status_phase{phase="Pending"})'
 COST_ROWS = ("Cluster cost week over week", "GPU cost anomalies")
 CAPACITY_ROWS = ("GPU utilisation trend", "Pending pods trend", "GPU nodes trend")
 SECURITY_ROWS = ("Image scan findings", "Images not scanned")
+# bot.sources.inventory's reasons when no scan exists for an image (a gap: warn). Any other
+# reason (scan failed, in progress, findings unavailable, another registry) is unreadable.
+SCAN_MISSING = frozenset({"not in ECR", "no scan yet", "image not found in ECR",
+                          "repository not found in ECR"})
 BACKUP_ROWS = ("EBS snapshots",)
 
 
@@ -111,9 +116,11 @@ def cost_rows(ctx: Context) -> list[Row]:
                         detail="no node_total_hourly_cost series (is OpenCost/Kubecost "
                         "scraped?)"))
     elif "last" not in stats:
+        # Nothing to compare with is not "no rise": the trend is unknown.
         week = stats["week"][0].value
-        rows.append(Row(check=name, status=Status.OK, value=f"{_money(week)} this week",
-                        threshold=threshold, detail="no data for last week to compare"))
+        rows.append(Row(check=name, status=Status.UNKNOWN, value=f"{_money(week)} this week",
+                        threshold=threshold, detail="no node_total_hourly_cost data for last "
+                        "week to compare (Prometheus holds less than 14 days?)"))
     else:
         week, last = stats["week"][0].value, stats["last"][0].value
         change = _change(week, last)
@@ -134,21 +141,29 @@ def _gpu_anomalies(week: list[Sample], last: list[Sample]) -> Row:
     if not week:
         return Row(check=name, status=Status.UNKNOWN, value="no data", threshold=threshold,
                    detail="no container_gpu_allocation × node_gpu_hourly_cost data this week")
+    if not last:
+        # Without last week every namespace would look "new": unknown, not an anomaly.
+        return Row(check=name, status=Status.UNKNOWN, value="no data for last week",
+                   threshold=threshold,
+                   detail=f"{plural(len(week), 'namespace')} with GPU cost this week; no "
+                   "container_gpu_allocation × node_gpu_hourly_cost data for last week to "
+                   "compare (Prometheus holds less than 14 days?)")
     before = {s.labels.get("namespace", "?"): s.value for s in last}
     risen: list[tuple[float, str]] = []
     for s in week:
         ns = s.labels.get("namespace", "?")
-        prev = before.get(ns, 0.0)
-        change = _change(s.value, prev)
+        prev = before.get(ns)
+        change = None if prev is None else _change(s.value, prev)
         if s.value > 0 and (change is None or change > ANOMALY_RISE):
-            risen.append((s.value - prev, f"{ns} {_money(prev)} → {_money(s.value)} "
-                                          f"({_pct(change)})"))
+            was = "none" if prev is None else _money(prev)  # no allocation last week
+            risen.append((s.value - (prev or 0.0), f"{ns} {was} → {_money(s.value)} "
+                                                   f"({_pct(change)})"))
     risen.sort(reverse=True)
     if not risen:
         return Row(check=name, status=Status.OK, value="none", threshold=threshold,
-                   detail=f"{len(week)} namespaces with GPU cost this week")
+                   detail=f"{plural(len(week), 'namespace')} with GPU cost this week")
     top = [text for _, text in risen[:TOP_ANOMALIES]]
-    return Row(check=name, status=Status.WARN, value=f"{len(risen)} namespaces",
+    return Row(check=name, status=Status.WARN, value=plural(len(risen), "namespace"),
                threshold=threshold, detail="; ".join(top))
 
 
@@ -220,10 +235,16 @@ def _pending_status(values: list[float]) -> tuple[Status, str]:
 
 def _nodes_status(values: list[float]) -> tuple[Status, str]:
     delta = values[-1] - values[0]
-    return Status.OK, (f"{delta:+.0f} nodes over the week" if delta else "")
+    return Status.OK, (f"{delta:+.0f} {noun(round(abs(delta)), 'node')} over the week"
+                       if delta else "")
 
 
 # -- 3. security --------------------------------------------------------------------------------
+
+
+# A pool of its own, made once: waiting on the shared fan-out from inside one of its threads
+# could starve it.
+_SCANS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ecr-scan")
 
 
 def security_rows(ctx: Context) -> list[Row]:
@@ -232,36 +253,48 @@ def security_rows(ctx: Context) -> list[Row]:
     aws = ctx.aws
     namespace = ctx.settings.thresholds.inference_namespace
     images = running_images(ctx.kubernetes, namespace)
+    threshold = "0 critical, 0 high"
     if not images:
         return [Row(check=SECURITY_ROWS[0], status=Status.WARN, value="0 images",
-                    threshold="0 critical, 0 high",
-                    detail=f"no Running pods in namespace {namespace}")]
+                    threshold=threshold, detail=f"no Running pods in namespace {namespace}")]
     registry = ctx.settings.weekly.ecr_registry_id
-    # A pool of its own: waiting on the shared fan-out from inside it could starve it.
-    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="ecr-scan") as pool:
-        futures = [pool.submit(scan_findings, aws, image, registry) for image in sorted(images)]
-        results: list[ScanResult] = [f.result() for f in futures]  # a SourceError propagates
+    futures = [_SCANS.submit(scan_findings, aws, image, registry) for image in sorted(images)]
+    results: list[ScanResult] = [f.result() for f in futures]  # a SourceError propagates
     scanned = [r for r in results if not r.not_scanned]
+    unscanned = [r for r in results if r.not_scanned]
+    of_all = f"{len(scanned)} of {plural(len(results), 'image')} scanned"
+    rows = [_findings_row(scanned, of_all, threshold)]
+    if unscanned:
+        # A scan that ran but cannot be read is unknown; one that never ran is a gap to fix.
+        unreadable = any(r.not_scanned not in SCAN_MISSING for r in unscanned)
+        rows.append(Row(
+            check=SECURITY_ROWS[1], status=Status.UNKNOWN if unreadable else Status.WARN,
+            value=f"{len(unscanned)} of {plural(len(results), 'image')}",
+            threshold="every image scanned",
+            # ECR's statuses arrive as "scan findings_unavailable": make them words.
+            detail=_names([f"{r.image}: not scanned: {r.not_scanned.replace('_', ' ')}"
+                           for r in unscanned]),
+        ))
+    return rows
+
+
+def _findings_row(scanned: list[ScanResult], of_all: str, threshold: str) -> Row:
+    if not scanned:
+        # No image has scan results: nothing is known to be clean.
+        return Row(check=SECURITY_ROWS[0], status=Status.UNKNOWN, value="unknown",
+                   threshold=threshold, detail=f"{of_all}: see {SECURITY_ROWS[1]}")
     critical = sum(r.critical for r in scanned)
     high = sum(r.high for r in scanned)
     worst = sorted((r for r in scanned if r.critical or r.high),
                    key=lambda r: (r.critical, r.high), reverse=True)
-    status = Status.FAIL if critical else Status.WARN if high else Status.OK
-    rows = [Row(
-        check=SECURITY_ROWS[0], status=status,
-        value=f"{critical} critical, {high} high",
-        threshold="0 critical, 0 high",
-        detail=(_names([f"{r.image}: {r.critical} critical, {r.high} high" for r in worst], 3)
-                if worst else f"{len(scanned)} of {len(results)} images scanned clean"),
-    )]
-    unscanned = [r for r in results if r.not_scanned]
-    if unscanned:
-        rows.append(Row(
-            check=SECURITY_ROWS[1], status=Status.WARN,
-            value=f"{len(unscanned)} of {len(results)} images", threshold="every image scanned",
-            detail=_names([f"{r.image}: not scanned: {r.not_scanned}" for r in unscanned]),
-        ))
-    return rows
+    # The counts cover the scanned images only; the detail says how many those are.
+    found = _names([f"{r.image}: {r.critical} critical, {r.high} high" for r in worst], 3)
+    return Row(
+        check=SECURITY_ROWS[0],
+        status=Status.FAIL if critical else Status.WARN if high else Status.OK,
+        value=f"{critical} critical, {high} high", threshold=threshold,
+        detail=f"{found}; {of_all}" if worst else f"{of_all}, all clean",
+    )
 
 
 # -- 4. backups ---------------------------------------------------------------------------------
@@ -279,6 +312,12 @@ def backup_rows(ctx: Context) -> list[Row]:
         return [Row(check=name, status=Status.WARN, value="0 volumes", threshold=threshold,
                     detail=f"no PVCs in namespace {namespace}")]
     volumes = [c for c in claims if c.volume_id]
+    skipped = [f"{c.claim}: not checked: {c.note}" for c in claims if not c.volume_id]
+    if not volumes:
+        # PVCs exist but none resolves to an EBS volume: their backups are unknown, not "0/0".
+        return [Row(check=name, status=Status.UNKNOWN, value="unknown", threshold=threshold,
+                    detail=f"no EBS volume behind the {plural(len(claims), 'PVC')} in "
+                    f"{namespace}: " + _names(skipped))]
     newest = newest_snapshots(ctx.aws, [c.volume_id for c in volumes if c.volume_id])
     now = datetime.now(UTC)
     stale: list[str] = []
@@ -294,13 +333,12 @@ def backup_rows(ctx: Context) -> list[Row]:
             stale.append(f"{c.claim} ({c.volume_id}): newest {age_h:.0f} h old")
         else:
             fresh += 1
-    skipped = [f"{c.claim}: not checked: {c.note}" for c in claims if not c.volume_id]
-    status = Status.FAIL if stale else Status.WARN if not volumes else Status.OK
+    status = Status.FAIL if stale else Status.OK
     return [Row(
         check=name, status=status,
-        value=f"{fresh}/{len(volumes)} volumes fresh", threshold=threshold,
+        value=f"{fresh}/{plural(len(volumes), 'volume')} fresh", threshold=threshold,
         detail=_names(stale + skipped) if stale or skipped
-        else f"{len(volumes)} EBS volumes behind PVCs in {namespace}",
+        else f"{plural(len(volumes), 'EBS volume')} behind PVCs in {namespace}",
     )]
 
 

@@ -1,11 +1,13 @@
-"""Shared fixtures: the stand-ins, real Prometheus fed by the synthetic exporter, and a bot."""
+"""Shared fixtures: the stand-ins, real Prometheus fed by the synthetic exporter, and a bot.
+
+The names tests import (`BotFactory`, `WEBHOOK_TOKEN`, `Cluster`) live in
+`tests/harness/bots.py`; no test module imports this file.
+"""
 
 from __future__ import annotations
 
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -13,39 +15,21 @@ import pytest
 if TYPE_CHECKING:
     from bot.server import Bot
 
-from bot.config import Settings, load_settings
 from tests.harness import fleet
+from tests.harness.bots import (
+    WEBHOOK_TOKEN,
+    BotFactory,
+    Cluster,
+    bot_settings,
+    start_cluster,
+    stop_cluster,
+)
 from tests.harness.exporter import SyntheticExporter
 from tests.harness.kube import KubeStandin
-from tests.harness.procs import PrometheusProcess, free_port, require_binary
+from tests.harness.procs import free_port, require_binary
 from tests.harness.slack import SlackStandin
 
-
-@dataclass
-class Cluster:
-    """One synthetic cluster: its exporter, the Prometheus scraping it, its API stand-in."""
-
-    exporter: SyntheticExporter
-    prometheus: PrometheusProcess
-    kube: KubeStandin
-
-    @property
-    def prometheus_url(self) -> str:
-        return self.prometheus.url
-
-
-def _start_cluster(fill: Callable[[SyntheticExporter, KubeStandin], None]) -> Cluster:
-    exporter = SyntheticExporter().start()
-    kube = KubeStandin().start()
-    fill(exporter, kube)
-    prom = PrometheusProcess([exporter.target]).start()
-    return Cluster(exporter, prom, kube)
-
-
-def _stop_cluster(cluster: Cluster) -> None:
-    cluster.prometheus.stop()
-    cluster.exporter.stop()
-    cluster.kube.stop()
+__all__ = ["WEBHOOK_TOKEN", "BotFactory", "Cluster"]  # kept importable here for old callers
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +41,7 @@ def clusters() -> Iterator[dict[str, Cluster]]:
 
     def start(name: str, fill: Callable[[SyntheticExporter, KubeStandin], None]) -> None:
         try:
-            cluster = _start_cluster(fill)
+            cluster = start_cluster(fill)
             out[name] = cluster
             cluster.prometheus.wait_for_scrape()
             cluster.prometheus.wait_for_samples("inference_request_total", count=3)
@@ -76,38 +60,13 @@ def clusters() -> Iterator[dict[str, Cluster]]:
         yield out
     finally:
         for cluster in out.values():
-            _stop_cluster(cluster)
+            stop_cluster(cluster)
 
 
 @pytest.fixture
 def slack() -> Iterator[SlackStandin]:
     with SlackStandin() as standin:
         yield standin
-
-
-BotFactory = Callable[..., "Bot"]
-WEBHOOK_TOKEN = "test-webhook-token"
-
-
-def bot_settings(slack: SlackStandin, prometheus_url: str, kube_url: str, mode: str = "http",
-                 **overrides: Any) -> Settings:
-    base: dict[str, Any] = {
-        "slack": {"bot_token": slack.bot_token, "app_token": slack.app_token,
-                  "signing_secret": slack.signing_secret, "mode": mode,
-                  "api_base_url": slack.api_url},
-        "http": {"host": "127.0.0.1", "port": free_port()},
-        "prometheus": {"url": prometheus_url, "timeout_s": 5},
-        "kubernetes": {"mode": "url", "url": kube_url, "timeout_s": 5},
-        "log_format": "json",
-        "webhook_token": WEBHOOK_TOKEN,
-        "database_url": f"sqlite:///{tempfile.mkdtemp(prefix='genai-test-')}/bot.db",
-    }
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            base[key] = {**base[key], **value}
-        else:
-            base[key] = value
-    return load_settings(**base)
 
 
 @pytest.fixture

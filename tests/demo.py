@@ -27,6 +27,7 @@ import yaml
 from bot.config import load_settings
 from bot.logs import configure_logging
 from bot.server import Bot
+from bot.words import plural
 from tests.harness import fleet
 from tests.harness.blockkit import blocks_to_text
 from tests.harness.exporter import SyntheticExporter
@@ -223,12 +224,12 @@ def click(slack: SlackStandin, printer: Printer, bot: Bot, words: list[str]) -> 
         which = -1 if words[1] == "last" else int(words[1]) - 1
         channel, ts = printer.alerts[which]
     except (IndexError, ValueError):
-        print(f"which alert? e.g. '{verb} 1' ({len(printer.alerts)} alerts so far)")
+        print(f"which alert? e.g. '{verb} 1' ({plural(len(printer.alerts), 'alert')} so far)")
         return
     value = None
     if verb == "silence":
         duration = words[2] if len(words) > 2 else "1h"
-        incident = next((i for i in bot.runtime.store.open_incidents(include_drills=True)
+        incident = next((i for i in bot.runtime.store.incidents.open(include_drills=True)
                          if i.slack_ts == ts), None)
         if incident is None:
             print("that alert is no longer open")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.render.blocks import STATUS_MARK
 from bot.report import Status
+from bot.slack.render.report import STATUS_MARK
 
 _MARK_TO_STATUS = {mark: status for status, mark in STATUS_MARK.items()}
 _ROW = re.compile(r"^(:[a-z_]+:) \*(.+?)\*  (.*?)(?:  \(threshold (.*)\))?$")

@@ -15,9 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.alerts.view import AlertItem, AlertView, humanize_duration, parse_time
-from bot.render import alert as render
-from bot.render.mrkdwn import escape_code
+from bot.buttons import Button
+from bot.messages import NoteKind
 from bot.runbooks import Runbook, RunbookIndex, Step, load_runbooks
+from bot.slack.render import card, kit, notes
+from bot.slack.render import runbook as runbook_render
+from bot.slack.render.mrkdwn import escape_code
 from bot.store.models import AlertEvent, Incident
 from tests.harness.blockkit import blocks_to_text, validate_attachments, validate_blocks
 
@@ -50,6 +53,16 @@ HOSTILE = ["<!channel>", "<@U123ABC>", "<!here|here>", "*bold*", "`code`", "```x
 _OWN_MARKUP = re.compile(
     r"<https?://[^\s<>|]+\|(?:Prometheus(?: \d)?|Runbook|source)>|<@[UW][A-Z0-9]+>"
 )
+
+
+DURATIONS = ("1h", "4h", "24h")
+
+
+def incident_message(view: AlertView, runbook: Runbook, *, now: datetime,
+                     silence_durations: tuple[str, ...] | list[str] = DURATIONS,
+                     **kwargs: Any) -> dict[str, Any]:
+    return card.incident_message(view, runbook, now=now, silence_durations=silence_durations,
+                                 **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -233,26 +246,26 @@ def all_text(message: dict[str, Any]) -> str:
 def test_firing_gpu_memory_message(runbooks: RunbookIndex) -> None:
     view = stored(notification([gpu_memory_alert()]))
     runbook = runbooks.for_alert(view.alertname)
-    message = render.incident_message(view, runbook, now=NOW)
+    message = incident_message(view, runbook, now=NOW)
     assert_valid(message)
     assert_inert(message)
     assert header(message) == "🟠 warning · GPUMemoryHigh"
-    assert message["attachments"][0]["color"] == render.SEVERITY_COLOR["warning"]
+    assert message["attachments"][0]["color"] == card.SEVERITY_COLOR["warning"]
     assert "GPUMemoryHigh" in message["text"] and "ip-10-0-1-23.ec2.internal" in message["text"]
 
     actions = by_action(message)
-    assert set(actions) == {render.ACK, render.SILENCE, render.DIAG, render.RESOLVE}
-    for action_id in (render.ACK, render.DIAG, render.RESOLVE):
+    assert set(actions) == {Button.ACK, Button.SILENCE, Button.DIAG, Button.RESOLVE}
+    for action_id in (Button.ACK, Button.DIAG, Button.RESOLVE):
         assert actions[action_id]["value"] == PID
-    assert actions[render.ACK]["style"] == "primary"
-    assert actions[render.RESOLVE]["style"] == "danger"
-    assert actions[render.RESOLVE]["confirm"]["confirm"]["text"] == "Resolve"
-    select = actions[render.SILENCE]
+    assert actions[Button.ACK]["style"] == "primary"
+    assert actions[Button.RESOLVE]["style"] == "danger"
+    assert actions[Button.RESOLVE]["confirm"]["confirm"]["text"] == "Resolve"
+    select = actions[Button.SILENCE]
     assert select["type"] == "static_select"
     assert [o["value"] for o in select["options"]] == [f"{PID}|1h", f"{PID}|4h", f"{PID}|24h"]
     assert [o["text"]["text"] for o in select["options"]] == [
         "Silence 1 h", "Silence 4 h", "Silence 24 h"]
-    assert render.parse_silence_value(select["options"][1]["value"]) == (PID, "4h")
+    assert kit.parse_silence_value(select["options"][1]["value"]) == (PID, "4h")
 
     text = blocks_to_text(blocks_of(message))
     # Summary and description, the key labels with the host first and plumbing last.
@@ -272,7 +285,7 @@ def test_firing_gpu_memory_message(runbooks: RunbookIndex) -> None:
     first_three = [s.command for s in runbook.diagnosis[:3] if s.command]
     assert first_three
     for command in first_three:
-        assert render.code_span(command, 300) in raw.replace("\\n", "\n")
+        assert kit.code_span(command, 300) in raw.replace("\\n", "\n")
     for command in commands:
         if command not in first_three:
             assert command not in text
@@ -281,11 +294,11 @@ def test_firing_gpu_memory_message(runbooks: RunbookIndex) -> None:
 
 def test_critical_error_rate_message(runbooks: RunbookIndex) -> None:
     view = stored(notification([error_rate_alert()]))
-    message = render.incident_message(view, runbooks.for_alert(view.alertname), now=NOW)
+    message = incident_message(view, runbooks.for_alert(view.alertname), now=NOW)
     assert_valid(message)
     assert_inert(message)
     assert header(message) == "🔴 critical · InferenceErrorRateHigh"
-    assert message["attachments"][0]["color"] == render.SEVERITY_COLOR["critical"]
+    assert message["attachments"][0]["color"] == card.SEVERITY_COLOR["critical"]
     fields = next(b["fields"] for b in blocks_of(message) if "fields" in b)
     assert fields[0]["text"] == "*model*\nllama-2-7b-chat"
     assert all(el.get("value") == PID for el in elements(message) if el["type"] == "button")
@@ -295,41 +308,48 @@ def test_pod_restarting_message_and_info_mark(runbooks: RunbookIndex) -> None:
     view = stored(notification([restarting_alert()]))
     assert view.key_labels()[:2] == [("pod", "llama-2-7b-chat-6d9f8b7c5-x2x9q"),
                                      ("namespace", "inference")]
-    message = render.incident_message(view, runbooks.for_alert(view.alertname), now=NOW)
+    message = incident_message(view, runbooks.for_alert(view.alertname), now=NOW)
     assert_valid(message)
     assert header(message).startswith("🟠 warning · ModelPodRestarting")
     info = dataclasses.replace(view, severity="info")
-    assert header(render.incident_message(info, runbooks.for_alert("x"), now=NOW)).startswith(
+    assert header(incident_message(info, runbooks.for_alert("x"), now=NOW)).startswith(
         "🔵 info · ")
     unknown = dataclasses.replace(view, severity=None)
-    assert header(render.incident_message(unknown, runbooks.for_alert("x"), now=NOW)).startswith(
+    assert header(incident_message(unknown, runbooks.for_alert("x"), now=NOW)).startswith(
         "⚪ no severity · ")
 
 
-def test_generic_runbook_has_no_diagnostics_button(runbooks: RunbookIndex) -> None:
+def test_every_alert_has_the_four_buttons(runbooks: RunbookIndex) -> None:
+    """Run diagnostics too where no scenario fits (the generic runbook, GPU temperature):
+    it then runs the quick look or posts the runbook's steps."""
+    for name in ("GPUTemperatureHigh", "DailyCostExceeded"):
+        view = stored(notification([gpu_memory_alert()]))
+        fitting = incident_message(view, runbooks.for_alert(name), now=NOW)
+        assert set(by_action(fitting)) == {Button.ACK, Button.SILENCE, Button.DIAG,
+                                           Button.RESOLVE}
     alert = restarting_alert()
     alert["labels"]["alertname"] = "SomethingNew"
     view = stored(notification([alert]))
     runbook = runbooks.for_alert(view.alertname)
     assert runbook.is_generic
-    message = render.incident_message(view, runbook, now=NOW)
+    message = incident_message(view, runbook, now=NOW)
     assert_valid(message)
-    assert set(by_action(message)) == {render.ACK, render.SILENCE, render.RESOLVE}
+    assert set(by_action(message)) == {Button.ACK, Button.SILENCE, Button.DIAG, Button.RESOLVE}
     assert "Runbook `generic`" not in all_text(message)  # the annotation's URL is linked
     del alert["annotations"]["runbook_url"]
-    bare = render.incident_message(stored(notification([alert])), runbook, now=NOW)
+    bare = incident_message(stored(notification([alert])), runbook, now=NOW)
     assert "Runbook `generic`" in all_text(bare)
 
 
 def test_acknowledged_hides_ack_and_says_who_and_when(runbooks: RunbookIndex) -> None:
     view = stored(notification([gpu_memory_alert()]), acked_by="U1",
                   acked_at=OPENED + timedelta(minutes=3))
-    message = render.incident_message(view, runbooks.for_alert(view.alertname), now=NOW)
+    message = incident_message(view, runbooks.for_alert(view.alertname), now=NOW)
     assert_valid(message)
-    assert render.ACK not in by_action(message)
-    assert {render.SILENCE, render.DIAG, render.RESOLVE} <= set(by_action(message))
+    assert Button.ACK not in by_action(message)
+    assert {Button.SILENCE, Button.DIAG, Button.RESOLVE} <= set(by_action(message))
     assert "Acknowledged by <@U1> after 3 m" in all_text(message)
-    assert message["attachments"][0]["color"] == render.COLOR_ACKED
+    assert message["attachments"][0]["color"] == card.COLOR_ACKED
 
 
 def test_silenced_shows_unsilence_until_the_silence_ends(runbooks: RunbookIndex) -> None:
@@ -337,16 +357,16 @@ def test_silenced_shows_unsilence_until_the_silence_ends(runbooks: RunbookIndex)
     view = stored(notification([gpu_memory_alert()]), silence_id="7f3a-silence",
                   silenced_until=datetime(2025, 3, 4, 14, 0, tzinfo=UTC))
     view = dataclasses.replace(view, silenced_by="U2")
-    message = render.incident_message(view, runbook, now=NOW)
+    message = incident_message(view, runbook, now=NOW)
     assert_valid(message)
     actions = by_action(message)
-    assert render.SILENCE not in actions
-    assert actions[render.UNSILENCE]["value"] == PID
-    assert render.ACK in actions
+    assert Button.SILENCE not in actions
+    assert actions[Button.UNSILENCE]["value"] == PID
+    assert Button.ACK in actions
     assert "Silenced until 14:00 UTC by <@U2>" in all_text(message)
     # Past its end the silence no longer counts: the select comes back.
-    later = render.incident_message(view, runbook, now=datetime(2025, 3, 4, 14, 5, tzinfo=UTC))
-    assert render.SILENCE in by_action(later) and render.UNSILENCE not in by_action(later)
+    later = incident_message(view, runbook, now=datetime(2025, 3, 4, 14, 5, tzinfo=UTC))
+    assert Button.SILENCE in by_action(later) and Button.UNSILENCE not in by_action(later)
     assert "Silence ended 14:00 UTC" in all_text(later)
 
 
@@ -355,7 +375,7 @@ def test_resolved_is_green_without_actions_and_marks_stale_values(
 ) -> None:
     view = stored(notification([gpu_memory_alert(status="resolved")], status="resolved"))
     assert view.is_resolved and view.alerts[0].ends_at is not None
-    message = render.incident_message(view, runbooks.for_alert(view.alertname), now=NOW)
+    message = incident_message(view, runbooks.for_alert(view.alertname), now=NOW)
     assert_valid(message)
     assert_inert(message)
     assert message["attachments"][0]["color"] == "#2eb67d"
@@ -369,7 +389,7 @@ def test_resolved_is_green_without_actions_and_marks_stale_values(
 
     by_hand = stored(notification([gpu_memory_alert()]), status="resolved", open_marker=None,
                      resolved_at=OPENED + timedelta(minutes=12), resolved_by="U7")
-    manual = render.incident_message(by_hand, runbooks.for_alert("GPUMemoryHigh"), now=NOW)
+    manual = incident_message(by_hand, runbooks.for_alert("GPUMemoryHigh"), now=NOW)
     assert_valid(manual)
     assert "Resolved by <@U7> after 12 m" in all_text(manual)
     assert elements(manual) == []
@@ -380,13 +400,13 @@ def test_drill_prefix(runbooks: RunbookIndex) -> None:
     alert["labels"]["gameday"] = "true"
     view = stored(notification([alert]), drill=True)
     runbook = runbooks.for_alert(view.alertname)
-    message = render.incident_message(view, runbook, now=NOW)
+    message = incident_message(view, runbook, now=NOW)
     assert_valid(message)
     assert header(message).startswith("[DRILL] 🟠 warning · GPUMemoryHigh")
     assert message["text"].startswith("[DRILL] ")
     assert "Game Day drill" in all_text(message)
-    assert render.runbook_thread(view, runbook)["text"].startswith("[DRILL] ")
-    assert render.resolved_note(view, now=NOW)["text"].startswith("[DRILL] ")
+    assert runbook_render.runbook_thread(view, runbook)["text"].startswith("[DRILL] ")
+    assert notes.resolved_note(view, now=NOW)["text"].startswith("[DRILL] ")
 
 
 def test_thirty_alerts_in_one_group_fit(runbooks: RunbookIndex) -> None:
@@ -398,7 +418,7 @@ def test_thirty_alerts_in_one_group_fit(runbooks: RunbookIndex) -> None:
     assert view.alert_count() == 35
     assert view.host() is None and len(view.hosts()) == 30
     assert len(view.description().splitlines()) == 30
-    message = render.incident_message(view, runbooks.for_alert(view.alertname), now=NOW)
+    message = incident_message(view, runbooks.for_alert(view.alertname), now=NOW)
     assert_valid(message)
     assert_inert(message)
     assert header(message) == "🟠 warning · GPUMemoryHigh (35 alerts)"
@@ -417,7 +437,7 @@ def test_resolved_alerts_in_a_firing_group(runbooks: RunbookIndex) -> None:
     alerts = [gpu_memory_alert(gpu="0"), gpu_memory_alert(gpu="1", status="resolved")]
     view = stored(notification(alerts))
     assert view.alert_count() == 1
-    message = render.incident_message(view, runbooks.for_alert(view.alertname), now=NOW)
+    message = incident_message(view, runbooks.for_alert(view.alertname), now=NOW)
     assert_valid(message)
     lines = blocks_to_text(blocks_of(message)).splitlines()
     assert any(ln.startswith("• gpu=1, UUID=") and ln.endswith("since 13:17 UTC · _resolved_")
@@ -427,7 +447,7 @@ def test_resolved_alerts_in_a_firing_group(runbooks: RunbookIndex) -> None:
 
 def test_prometheus_external_url_replaces_the_in_cluster_host(runbooks: RunbookIndex) -> None:
     view = stored(notification([error_rate_alert()]))
-    message = render.incident_message(view, runbooks.for_alert(view.alertname), now=NOW,
+    message = incident_message(view, runbooks.for_alert(view.alertname), now=NOW,
                                       prometheus_external_url="https://prom.example.com/p/")
     assert_valid(message)
     raw = all_text(message)
@@ -445,7 +465,7 @@ def test_unsafe_generator_url_is_not_linked(runbooks: RunbookIndex, url: str) ->
     alert["generatorURL"] = url
     view = stored(notification([alert]))
     for external in (None, "https://prom.example.com"):
-        message = render.incident_message(view, runbooks.for_alert(view.alertname), now=NOW,
+        message = incident_message(view, runbooks.for_alert(view.alertname), now=NOW,
                                           prometheus_external_url=external)
         assert_valid(message)
         assert_inert(message)
@@ -454,12 +474,12 @@ def test_unsafe_generator_url_is_not_linked(runbooks: RunbookIndex, url: str) ->
 
 
 def test_link_urls_are_made_safe() -> None:
-    assert render.safe_url("http://p:9090/graph?a=1&b=<!channel>|x y") == (
+    assert kit.safe_url("http://p:9090/graph?a=1&b=<!channel>|x y") == (
         "http://p:9090/graph?a=1&amp;b=%3C!channel%3E%7Cx%20y")
-    assert render.safe_url("https://grafana.example/d/ü") == "https://grafana.example/d/%C3%BC"
-    assert render.safe_url("https://x.example/" + "a" * 3000) is None
-    assert render.safe_url("mailto:a@b") is None
-    assert render.safe_url("") is None
+    assert kit.safe_url("https://grafana.example/d/ü") == "https://grafana.example/d/%C3%BC"
+    assert kit.safe_url("https://x.example/" + "a" * 3000) is None
+    assert kit.safe_url("mailto:a@b") is None
+    assert kit.safe_url("") is None
 
 
 def test_go_escaped_webhook_body_is_escaped_again(runbooks: RunbookIndex) -> None:
@@ -471,7 +491,7 @@ def test_go_escaped_webhook_body_is_escaped_again(runbooks: RunbookIndex) -> Non
     payload = json.loads(body)
     view = stored(payload)
     assert view.labels["model"] == "<!channel> & <@U0123ABCD>"
-    message = render.incident_message(view, runbooks.for_alert(view.alertname), now=NOW)
+    message = incident_message(view, runbooks.for_alert(view.alertname), now=NOW)
     assert_valid(message)
     assert_inert(message)
     assert "&lt;!channel&gt; &amp; &lt;@U0123ABCD&gt;" in all_text(message)
@@ -521,11 +541,11 @@ def test_hostile_labels_never_ping_or_break(
     view = stored(payload, drill=bool(count % 2), **extra)
     view = dataclasses.replace(view, silenced_by=user or None)
     messages = [
-        render.incident_message(view, runbook, now=NOW, prometheus_external_url=generator),
-        render.runbook_thread(view, runbook),
-        render.resolved_note(view, now=NOW),
-        *(render.action_note(kind, user, view, detail=detail)
-          for kind in ("ack", "silence", "unsilence", "diag", "resolve", detail or "x")),
+        incident_message(view, runbook, now=NOW, prometheus_external_url=generator),
+        runbook_render.runbook_thread(view, runbook),
+        notes.resolved_note(view, now=NOW),
+        *(notes.action_note(kind, user, view, detail=detail)
+          for kind in (NoteKind.ACK, NoteKind.SILENCE, NoteKind.UNSILENCE)),
     ]
     for message in messages:
         assert_valid(message)
@@ -538,13 +558,13 @@ def test_hostile_labels_never_ping_or_break(
 
 
 def test_mentions_only_for_user_ids() -> None:
-    assert render.mention("U0123ABCD") == "<@U0123ABCD>"
-    assert render.mention("W1") == "<@W1>"
-    assert render.mention("<!channel>") == "&lt;!channel&gt;"
-    assert render.mention("u123") == "u123"
-    assert render.mention("U1\n") == "U1"
-    assert render.mention("U1>") == "U1&gt;"
-    assert render.mention(None) == "someone"
+    assert kit.mention("U0123ABCD") == "<@U0123ABCD>"
+    assert kit.mention("W1") == "<@W1>"
+    assert kit.mention("<!channel>") == "&lt;!channel&gt;"
+    assert kit.mention("u123") == "u123"
+    assert kit.mention("U1\n") == "U1"
+    assert kit.mention("U1>") == "U1&gt;"
+    assert kit.mention(None) == "someone"
 
 
 # -- the runbook thread -------------------------------------------------------------------
@@ -554,7 +574,7 @@ def test_runbook_thread_for_every_runbook(runbooks: RunbookIndex) -> None:
     view = stored(notification([restarting_alert()]))
     assert len(runbooks) >= 13
     for runbook in runbooks:
-        message = render.runbook_thread(view, runbook)
+        message = runbook_render.runbook_thread(view, runbook)
         assert_valid(message)
         assert_inert(message)
         blocks = message["blocks"]
@@ -574,15 +594,17 @@ def test_runbook_thread_for_every_runbook(runbooks: RunbookIndex) -> None:
         # The runbook_url annotation is linked only under the alert's own runbook.
         assert ("|source>" in raw) == (runbook.id in ("model-pod-restarting", "generic"))
     gpu_view = stored(notification([gpu_memory_alert()]))
-    gpu_thread = all_text(render.runbook_thread(gpu_view, runbooks.for_alert("GPUMemoryHigh")))
+    gpu_thread = all_text(runbook_render.runbook_thread(gpu_view,
+                                                        runbooks.for_alert("GPUMemoryHigh")))
     # The pod label of a DCGM alert is the exporter's: the diagnosis targets the node.
     assert "/genai diag oom ip-10-0-1-23.ec2.internal" in gpu_thread
     error_view = stored(notification([error_rate_alert()]))
-    error_thread = render.runbook_thread(error_view, runbooks.for_alert("InferenceErrorRateHigh"))
+    error_thread = runbook_render.runbook_thread(error_view,
+                                                 runbooks.for_alert("InferenceErrorRateHigh"))
     assert "/genai diag network llama-2-7b-chat" in all_text(error_thread)
     gpu_oom = runbooks.get("gpu-oom")
     assert gpu_oom is not None
-    oom = blocks_to_text(render.runbook_thread(view, gpu_oom)["blocks"])
+    oom = blocks_to_text(runbook_render.runbook_thread(view, gpu_oom)["blocks"])
     assert "MAX_BATCH_SIZE" in oom and "gpu_memory_utilization=0.85" in oom
     assert "Reduce the batch size" in oom
 
@@ -594,7 +616,7 @@ def test_runbook_thread_too_long_is_cut_with_a_count() -> None:
                       impact="i", diagnosis=[big] * 60, mitigation=[big] * 60,
                       diag_scenario="oom")
     view = stored(notification([gpu_memory_alert()]))
-    message = render.runbook_thread(view, runbook)
+    message = runbook_render.runbook_thread(view, runbook)
     assert_valid(message)
     assert len(message["blocks"]) == 50
     note = blocks_to_text(message["blocks"][-2:-1])
@@ -609,33 +631,34 @@ def test_runbook_thread_too_long_is_cut_with_a_count() -> None:
 def test_resolved_and_action_notes() -> None:
     resolved = stored(notification([gpu_memory_alert(status="resolved")], status="resolved"),
                       acked_by="U1", acked_at=OPENED + timedelta(minutes=3))
-    note = render.resolved_note(resolved, now=NOW)
+    note = notes.resolved_note(resolved, now=NOW)
     assert_valid(note)
     assert note["text"].startswith("✅ Resolved after 12 m (Alertmanager reported it resolved)")
     assert "acknowledged by <@U1> after 3 m" in note["text"]
     by_hand = dataclasses.replace(resolved, resolved_by="U7", acked_by=None, acked_at=None)
-    text = render.resolved_note(by_hand, now=NOW)["text"]
+    text = notes.resolved_note(by_hand, now=NOW)["text"]
     assert text.startswith("✅ Resolved by <@U7> after 12 m") and "never acknowledged" in text
 
     firing = stored(notification([gpu_memory_alert()]), acked_by="U1",
                     acked_at=OPENED + timedelta(minutes=3), silence_id="abc",
                     silenced_until=datetime(2025, 3, 4, 17, 30, tzinfo=UTC))
-    notes = {
-        "ack": render.action_note("ack", "U1", firing),
-        "silence": render.action_note("silence", "U1", firing, detail="for 4h (silence abc)"),
-        "unsilence": render.action_note("unsilence", "U1", firing),
-        "diag": render.action_note("diag", "U1", firing),
-        "odd": render.action_note("<!channel>", "<!here>", firing, detail="<@U9>"),
+    written = {
+        "ack": notes.action_note(NoteKind.ACK, "U1", firing),
+        "silence": notes.action_note(NoteKind.SILENCE, "U1", firing,
+                                     detail="for 4h (silence abc)"),
+        "unsilence": notes.action_note(NoteKind.UNSILENCE, "U1", firing),
+        "odd": notes.action_note(NoteKind.ACK, "<!here>", firing, detail="<@U9>"),
     }
-    for message in notes.values():
+    for message in written.values():
         assert_valid(message)
         assert_inert(message)
-    assert notes["ack"]["text"] == "👀 Acknowledged by <@U1> after 3 m"
-    assert notes["silence"]["text"] == "🔕 Silenced by <@U1> for 4 h (silence abc)"
-    assert notes["unsilence"]["text"].startswith("🔔 Unsilenced by <@U1>")
-    assert notes["diag"]["text"] == "🔎 Diagnostics requested by <@U1>"
-    assert notes["odd"]["text"] == "&lt;!channel&gt; by &lt;!here&gt; · &lt;@U9&gt;"
-    plain = render.action_note(render.SILENCE, "U1", firing)["text"]
+    assert written["ack"]["text"] == "👀 Acknowledged by <@U1> after 3 m"
+    assert written["silence"]["text"] == "🔕 Silenced by <@U1> for 4 h (silence abc)"
+    assert written["unsilence"]["text"].startswith("🔔 Unsilenced by <@U1>")
+    assert written["odd"]["text"] == "👀 Acknowledged by &lt;!here&gt; after 3 m · &lt;@U9&gt;"
+    with pytest.raises(ValueError, match="not a person's action"):
+        notes.action_note(NoteKind.RUNBOOK, "U1", firing)
+    plain = notes.action_note(NoteKind.SILENCE, "U1", firing)["text"]
     assert plain == "🔕 Silenced by <@U1> until Mar 4 17:30 UTC (silence `abc`)"
 
 
@@ -645,7 +668,6 @@ def test_resolved_and_action_notes() -> None:
 ])
 def test_humanize_duration(seconds: float, text: str) -> None:
     assert humanize_duration(seconds) == text
-    assert render.humanize_duration is humanize_duration
 
 
 # -- the view -----------------------------------------------------------------------------

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import BotFactory
+from tests.harness.alerts import attachment_blocks, text_of, wait
+from tests.harness.bots import BotFactory
 from tests.harness.kube import KubeStandin
 from tests.harness.procs import AlertmanagerProcess, require_binary
 from tests.harness.slack import SlackStandin
-from tests.test_alerts_e2e import attachment_blocks, text_of, wait
 
 LABELS = {"alertname": "GPUMemoryHigh", "severity": "warning", "Hostname": "gpu-node-1",
           "gpu": "3"}
@@ -69,7 +69,7 @@ def test_bot_answers_alertmanagers_post_in_its_thread(slack: SlackStandin,
         answer = next(m for m in replies() if m.get("attachments"))
         assert any(b.get("type") == "actions" for b in attachment_blocks(answer))
         assert any("MAX_BATCH_SIZE" in text_of(m) for m in replies())
-        incidents = bot.runtime.store.open_incidents()
+        incidents = bot.runtime.store.incidents.open()
         assert [i.alertname for i in incidents] == ["GPUMemoryHigh"]
         assert incidents[0].thread_ts == root["ts"]
 
@@ -82,12 +82,12 @@ def test_bot_answers_alertmanagers_post_in_its_thread(slack: SlackStandin,
                                  event_id=event["event_id"], retry_num=1)
         assert retry.status_code == 200
         time.sleep(1.5)
-        assert len(bot.runtime.store.open_incidents()) == 1
+        assert len(bot.runtime.store.incidents.open()) == 1
         assert len([m for m in replies() if m.get("attachments")]) == 1
 
         # Alertmanager resolves: the incident resolves and the bot's message says so.
         am.post_alerts([alert(ends=datetime.now(UTC) - timedelta(seconds=1))])
-        wait(lambda: bot.runtime.store.incident(incidents[0].public_id).status == "resolved",
+        wait(lambda: bot.runtime.store.incidents.get(incidents[0].public_id).status == "resolved",
              "the RESOLVED post to resolve the incident", timeout=60)
         wait(lambda: "Resolved after" in text_of(slack.find_message(channel, answer["ts"]) or {}),
              "the answer edited to resolved")
@@ -106,4 +106,4 @@ def test_channel_posts_are_ignored_in_webhook_mode(slack: SlackStandin, make_bot
                                           "http://am:9093/#/alerts?receiver=x",
                               "text": "x"}])
         time.sleep(1.5)
-        assert bot.runtime.store.open_incidents() == []
+        assert bot.runtime.store.incidents.open() == []

@@ -7,7 +7,7 @@ edited to resolved.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import WEBHOOK_TOKEN, BotFactory
+from tests.harness.alerts import attachment_blocks, bot_posts, text_of, wait
+from tests.harness.bots import WEBHOOK_TOKEN, BotFactory
 from tests.harness.exporter import SyntheticExporter
 from tests.harness.kube import KubeStandin
 from tests.harness.procs import (
@@ -23,7 +24,6 @@ from tests.harness.procs import (
     PrometheusProcess,
     free_port,
     require_binary,
-    wait_for,
 )
 from tests.harness.slack import SlackStandin
 
@@ -66,29 +66,6 @@ def am_config(bot_url: str, slack_webhook: str) -> str:
     })
 
 
-def attachment_blocks(msg: dict[str, Any]) -> list[dict[str, Any]]:
-    blocks = list(msg.get("blocks") or [])
-    for att in msg.get("attachments") or []:
-        blocks.extend(att.get("blocks") or [])
-    return blocks
-
-
-def text_of(msg: dict[str, Any]) -> str:
-    import json
-
-    return json.dumps(attachment_blocks(msg), ensure_ascii=False) + str(msg.get("text", ""))
-
-
-def wait(predicate: Callable[[], Any], what: str, timeout: float = 45) -> Any:
-    return wait_for(predicate, what, timeout=timeout, interval=0.2)
-
-
-def bot_posts(slack: SlackStandin) -> list[tuple[str, dict[str, Any]]]:
-    return [(ch, m) for ch, msgs in list(slack.messages.items()) for m in list(msgs)
-            if m.get("bot_id") == slack.bot_id and m.get("thread_ts") in (None, m["ts"])
-            and any(a.get("blocks") for a in m.get("attachments") or [])]
-
-
 @pytest.fixture
 def stack(tmp_path: Path, slack: SlackStandin, make_bot: BotFactory) -> Iterator[dict[str, Any]]:
     require_binary("prometheus", "the alert rules run in real Prometheus")
@@ -118,7 +95,7 @@ def test_alert_to_slack_ack_silence_resolve(stack: dict[str, Any], slack: SlackS
                            if m.get("thread_ts") == post["ts"] and m["ts"] != post["ts"]],
                   "the runbook in the thread")
     assert "MAX_BATCH_SIZE" in text_of(thread[0])
-    incident = bot.runtime.store.open_incidents()[0]
+    incident = bot.runtime.store.incidents.open()[0]
     assert incident.alertname == "GPUMemoryHigh"
     # Alertmanager's own slack_configs post reached the stand-in too.
     wait(lambda: any("FIRING: GPUMemoryHigh" in str(m.get("attachments"))
@@ -131,14 +108,14 @@ def test_alert_to_slack_ack_silence_resolve(stack: dict[str, Any], slack: SlackS
     assert resp.status_code == 200
     wait(lambda: "Acknowledged by" in text_of(slack.find_message(channel, post["ts"]) or {}),
          "the acknowledged edit")
-    acked = bot.runtime.store.incident(incident.public_id)
+    acked = bot.runtime.store.incidents.get(incident.public_id)
     assert acked.acked_by == RESPONDER and acked.acked_at is not None
 
     # A viewer's click is refused privately and audited.
     slack.send_block_action(events, "incident_resolve", user_id="U0VIEWER",
                             channel_id=channel, message_ts=post["ts"])
     wait(lambda: any(a.kind == "resolve" and not a.allowed
-                     for a in bot.runtime.store.incident_actions(incident.public_id)),
+                     for a in bot.runtime.store.incidents.actions(incident.public_id)),
          "the refused click in the audit log")
 
     # 5. Silence creates a real silence, seen in GET /api/v2/silences.
@@ -161,10 +138,10 @@ def test_alert_to_slack_ack_silence_resolve(stack: dict[str, Any], slack: SlackS
     exporter.set_gpu("gpu-node-1", 3, fb_used=40_000, fb_free=41_000)
     wait(lambda: "Resolved after" in text_of(slack.find_message(channel, post["ts"]) or {}),
          "the resolved edit", timeout=60)
-    assert bot.runtime.store.incident(incident.public_id).status == "resolved"
+    assert bot.runtime.store.incidents.get(incident.public_id).status == "resolved"
     final = slack.find_message(channel, post["ts"])
     assert all(b.get("type") != "actions" for b in attachment_blocks(final))
-    kinds = [a.kind for a in bot.runtime.store.incident_actions(incident.public_id)]
+    kinds = [a.kind for a in bot.runtime.store.incidents.actions(incident.public_id)]
     assert {"ack", "silence", "unsilence"} <= set(kinds)
     # Exactly one post for the group, however often Alertmanager repeated itself.
     assert len(bot_posts(slack)) == 1

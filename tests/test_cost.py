@@ -17,15 +17,21 @@ import requests
 
 from bot.config import Settings, load_settings
 from bot.errors import UsageError
-from bot.render.blocks import render_blocks
 from bot.render.text import render_text
 from bot.report import Report, Row, Status
+from bot.slack.render.report import render_blocks
 from bot.sources.aws import AwsClients
-from bot.sources.costs import parse_allocation, parse_cost_and_usage
-from bot.sources.kubernetes import KubernetesSource
-from bot.sources.prometheus import PrometheusSource
+from bot.sources.costs import DayCost, parse_allocation, parse_cost_and_usage
+from bot.sources.kubernetes import KubernetesSource, NodeInfo
+from bot.sources.prometheus import PrometheusSource, Sample
 from commands import cost
 from commands.base import Context
+from commands.cost.common import Failed
+from commands.cost.explorer import explorer_rows
+from commands.cost.gpu_spend import gpu_rows, idle_rows
+from commands.cost.namespaces import namespace_rows
+from commands.cost.savings import Figures, hint_lines
+from commands.cost.spot import CAPACITY_TYPE, spot_rows
 from tests.harness.blockkit import validate_blocks
 from tests.harness.exporter import SyntheticExporter
 from tests.harness.kube import KubeStandin, node
@@ -380,3 +386,135 @@ def test_parsers_follow_the_real_shapes() -> None:
         {"TimePeriod": {"Start": "2026-11-01"}, "Total": {"UnblendedCost": {"Amount": "3.5"}},
          "Groups": []}]}])
     assert ungrouped[0].total == 3.5
+
+
+# -- unknown is never $0 ------------------------------------------------------------------------
+
+NO_PRICE = "no node_gpu_hourly_cost series: is OpenCost running?"
+
+
+@pytest.fixture(scope="module")
+def unpriced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CostCluster]:
+    """OpenCost prices the nodes but exports no GPU price (node_gpu_hourly_cost) and no
+    cluster management cost; DCGM sees gpu-node-0's 8 GPUs idle."""
+    require_binary("prometheus", "the cost report reads real Prometheus")
+    exporter = SyntheticExporter().start()
+    kube = KubeStandin().start()
+    kubecost = _JsonServer(200, KUBECOST_ANSWER)
+    prom: PrometheusProcess | None = None
+    try:
+        for i, (name, ctype) in enumerate((("gpu-node-0", "on-demand"), ("gpu-node-1", "spot"))):
+            kube.add(node(name, labels=GPU_LABEL, capacity_type=ctype))
+            exporter.set_gauge("node_total_hourly_cost", {"node": name}, 32.77 - 19.66 * i)
+            exporter.set_gauge("node_gpu_count", {"node": name}, 8)
+            for g in range(8):
+                exporter.set_gpu(name, g, util=5 if i == 0 else 60)
+        exporter.set_gauge("container_gpu_allocation",
+                           {"namespace": "inference", "pod": "vllm-0", "container": "main",
+                            "node": "gpu-node-0"}, 8)
+        prom = PrometheusProcess([exporter.target]).start()
+        prom.wait_for_scrape()
+        prom.wait_for_samples("node_total_hourly_cost", count=2)
+        yield CostCluster(exporter, prom, kube, kubecost)
+    finally:
+        if prom is not None:
+            prom.stop()
+        exporter.stop()
+        kube.stop()
+        kubecost.stop()
+
+
+def test_missing_gpu_prices_read_unknown_never_zero(unpriced: CostCluster) -> None:
+    """Without node_gpu_hourly_cost the idle GPUs' dollars, the GPU cost, the namespaces'
+    shares and the on-demand GPU part are unknown with the reason: never $0.00/day, and no
+    hint says "nothing to save"."""
+    report = cost.run(_ctx(_settings(unpriced.kube.url), unpriced.prometheus.url), ["1d"])
+    rows = _rows(report)
+
+    idle = rows["Idle GPUs"]
+    assert idle.status is Status.UNKNOWN, idle
+    assert idle.value == "8 of 16 GPUs, unknown $/day"
+    assert "$0.00" not in idle.value and NO_PRICE in idle.detail
+
+    gpu = rows["GPU cost"]
+    assert gpu.status is Status.UNKNOWN and gpu.detail == NO_PRICE
+    ns = rows["Top namespaces (GPU)"]
+    assert ns.status is Status.UNKNOWN
+    assert "inference 8 GPUs" in ns.detail and NO_PRICE in ns.detail
+    spot = rows["Spot / on-demand (GPU nodes)"]
+    assert spot.value == "1 spot / 1 on-demand"
+    assert f"on-demand GPU part unknown ({NO_PRICE})" in spot.detail
+
+    rate = rows["Daily run-rate"]  # (32.77 + 13.11) × 24, management cost not reported
+    assert rate.value == "≥ $1,101.12/day"
+    assert "cluster management unknown" in rate.detail
+
+    hints = next(s for s in report.sections if s.title.startswith("Savings hints")).lines
+    assert not any("nothing to save" in line or "$0" in line for line in hints), hints
+    assert all("no estimate" in line for line in hints[:5]), hints
+    assert f"No estimate where: {NO_PRICE}" in hints
+    assert "$0.00/day" not in render_text(report)
+    _valid(report)
+
+
+def _sample(value: float, **labels: str) -> Sample:
+    return Sample(labels=labels, value=value)
+
+
+def _offline_ctx() -> Context:
+    return _ctx(load_settings(), "http://127.0.0.1:1")
+
+
+def test_partly_priced_gpus_are_a_floor_and_unknown() -> None:
+    """Some nodes priced, some not: the sums are floors (≥), the rows unknown, no shares."""
+    now = {
+        "node_gpu_price": [_sample(3.6, node="a")],
+        "node_gpus": [_sample(8, node="a"), _sample(8, node="b")],
+        "node_total": [_sample(32.77, node="a"), _sample(32.77, node="b")],
+        "gpu": [_sample(28.8)],
+        "gpus_seen": [_sample(16)],
+        "idle": [_sample(2, node="a"), _sample(3, Hostname="b")],
+        "ns": [_sample(28.8, namespace="inference")],
+        "ns_unpriced": [_sample(1, namespace="research")],
+    }
+    figures = Figures()
+    [idle] = idle_rows(now, figures)
+    assert idle.status is Status.UNKNOWN
+    assert idle.value == "5 of 16 GPUs, ≥ $172.80/day"
+    assert idle.detail.endswith("no node_gpu_hourly_cost for b")
+    [gpu] = gpu_rows(now, figures)
+    assert gpu.status is Status.UNKNOWN and gpu.value.startswith("≥ $28.80/h")
+    [ns] = namespace_rows(now)
+    assert ns.status is Status.UNKNOWN and "%" not in ns.detail
+    assert "research 1 GPU on nodes without node_gpu_hourly_cost" in ns.detail
+    nodes = [NodeInfo("a", True, labels={CAPACITY_TYPE: "on-demand"}),
+             NodeInfo("b", True, labels={CAPACITY_TYPE: "on-demand"})]
+    [spot] = spot_rows(_offline_ctx(), nodes, now, figures)
+    assert spot.detail.startswith("on-demand $1,572.96/day")
+    assert "on-demand GPU part unknown (no node_gpu_hourly_cost for b)" in spot.detail
+    assert all(isinstance(f, Failed) for f in (figures.gpu_day, figures.idle_day,
+                                                figures.ondemand_gpu_day))
+    hints = hint_lines(figures)
+    assert not any("nothing to save" in h for h in hints)
+    # Only a measured zero is "nothing to save".
+    assert "nothing to save now" in hint_lines(Figures(0.0, 0.0, 0.0))[0]
+
+
+def test_cost_explorer_days_without_amounts_are_not_zero_days() -> None:
+    ctx = _offline_ctx()
+    days = [DayCost("2026-11-26", 1500.0, {"EC2": 1500.0}),
+            DayCost("2026-11-27", 0.0, {}, estimated=True)]
+    daily, _top = explorer_rows(ctx, "7d", days)
+    assert daily.value == "$1,500.00 on 2026-11-26"
+    assert daily.detail.startswith("$1,500.00 over 1 day: ")
+    assert daily.detail.endswith("2026-11-27 not reported yet")
+    empty = explorer_rows(ctx, "1d", [DayCost("2026-11-27", 0.0, {}, estimated=True)])
+    assert [r.status for r in empty] == [Status.UNKNOWN, Status.UNKNOWN]
+    assert empty[0].detail == "Cost Explorer reported no amounts for the last 1d"
+
+
+def test_cost_is_split_into_modules_under_400_lines() -> None:
+    package = Path(cost.__file__).parent
+    assert cost.COMMAND.name == "cost" and cost.COMMAND.run is cost.run
+    for module in package.glob("*.py"):
+        assert len(module.read_text().splitlines()) <= 400, module

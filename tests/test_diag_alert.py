@@ -11,12 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import WEBHOOK_TOKEN, BotFactory
+from tests.harness.alerts import bot_posts, text_of, wait
+from tests.harness.bots import WEBHOOK_TOKEN, BotFactory
+from tests.harness.diag_fixtures import NS, OOM_KILLED, fill_cluster
 from tests.harness.kube import KubeStandin
 from tests.harness.rbac import assert_all_allowed
 from tests.harness.slack import SlackStandin
-from tests.test_alerts_e2e import bot_posts, text_of, wait
-from tests.test_diag_scenarios import NS, OOM_KILLED, fill_cluster
 
 RESPONDER = "U0RESPONDER"
 
@@ -56,7 +56,7 @@ def fire_and_click(bot: Any, slack: SlackStandin, body: dict[str, Any],
     channel, post = wait(lambda: next((p for p in bot_posts(slack)
                                        if alertname in text_of(p[1])), None),
                          f"the {alertname} post", timeout=20)
-    incident = next(i for i in bot.runtime.store.open_incidents() if i.alertname == alertname)
+    incident = next(i for i in bot.runtime.store.incidents.open() if i.alertname == alertname)
     resp = slack.send_block_action(bot.url + "/slack/events", "incident_diag",
                                    user_id=RESPONDER, channel_id=channel,
                                    message_ts=post["ts"])
@@ -79,7 +79,7 @@ def test_run_diagnostics_posts_the_scenario_report_in_the_thread(
     text = text_of(report)
     assert "OOMKilled" in text and "More memory for the container" in text
     assert f"incident {incident.public_id}" in text
-    audit = wait(lambda: [a for a in bot.runtime.store.incident_actions(incident.public_id)
+    audit = wait(lambda: [a for a in bot.runtime.store.incidents.actions(incident.public_id)
                           if a.kind == "diag"], "the audit row")
     assert audit[0].allowed and audit[0].user_id == RESPONDER
     assert audit[0].detail["scenario"] == "model-load" and audit[0].detail["status"] == "fail"
@@ -104,7 +104,7 @@ def test_run_diagnostics_posts_the_scenario_report_in_the_thread(
                                if "Diagnosis: InferenceLatencyHigh" in text_of(m)), None),
                  "the runbook steps in the thread", timeout=20)
     assert "has no pod label" in text_of(steps)
-    audit = wait(lambda: [a for a in bot.runtime.store.incident_actions(incident.public_id)
+    audit = wait(lambda: [a for a in bot.runtime.store.incidents.actions(incident.public_id)
                           if a.kind == "diag"], "the third audit row")
     assert audit[0].detail == {"scenario": "network", "missing_label": "pod"}
 

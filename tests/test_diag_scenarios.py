@@ -5,7 +5,6 @@ The last test replays every API call made here against the ClusterRole in manife
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,9 @@ from typing import Any
 import pytest
 
 from bot.config import Settings, load_settings
-from bot.render.blocks import render_blocks
 from bot.render.text import render_text
 from bot.report import Report, Status
+from bot.slack.render.report import render_blocks
 from bot.sources.aws import AwsClients
 from bot.sources.k8s_models import Pod
 from bot.sources.kubernetes import KubernetesSource
@@ -25,144 +24,27 @@ from commands.base import Context
 from commands.diag import karpenter as karpenter_diag
 from tests.harness import kube as k
 from tests.harness.blockkit import validate_blocks
+from tests.harness.diag_fixtures import (
+    CUDA_OOM,
+    DL_403,
+    HEALTHY,
+    HEALTHY_2,
+    INIT,
+    MOUNT,
+    NS,
+    OOM_KILLED,
+    PENDING,
+    PINNED,
+    fill_cluster,
+)
 from tests.harness.exporter import SyntheticExporter
 from tests.harness.kube import KubeRequest, KubeStandin
 from tests.harness.procs import PrometheusProcess, require_binary
 from tests.harness.rbac import allowed, assert_all_allowed, clusterrole_rules
 
 ROOT = Path(__file__).resolve().parent.parent
-NS = "inference"
 REGION = "us-east-1"  # the stand-in's nodes and NodeClaims live in us-east-1 zones
 MIB = 81920
-
-HEALTHY = "llama-7b-5d9c8-x2k4p"
-HEALTHY_2 = "llama-7b-5d9c8-h7m2q"
-CUDA_OOM = "llama-70b-7f9c4-oom2x"
-OOM_KILLED = "embed-3b-44c1d-kill9"
-DL_403 = "qwen-72b-6b7d9-ld4fx"
-MOUNT = "mixtral-8x7b-9f8e7-mnt5z"
-NCCL_PODS = ("deepseek-tp-0", "deepseek-tp-1")
-PENDING = "llama-405b-5c5c5-pend1"
-PINNED = "embed-1b-7c7c7-pin4q"
-INIT = "gemma-7b-2a3b4-init7"
-
-VLLM_HEALTHY = ["--model", "meta-llama/Llama-2-7b-hf", "--gpu-memory-utilization", "0.85",
-                "--max-model-len=4096"]
-ANTI_AFFINITY = {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
-    "weight": 100, "podAffinityTerm": {"labelSelector": {"matchLabels": {"app": "llama-7b"}},
-                                       "topologyKey": "topology.kubernetes.io/zone"}}]}}
-ICE_LOG = json.dumps({
-    "level": "ERROR", "time": "2026-11-28T13:50:01.123Z", "logger": "controller",
-    "message": "failed launching nodeclaim",
-    "error": "creating instance, insufficient capacity, InsufficientCapacityError: "
-             "InsufficientInstanceCapacity for p4de.24xlarge in us-east-1a"})
-
-
-def pinned_elsewhere() -> dict[str, Any]:
-    """A pending pod that only the `gpu-ondemand` pool may take (required node affinity)."""
-    obj = k.pod(PINNED, phase="Pending", labels={"app": "embed"},
-                unschedulable_reason="0/3 nodes are available: 3 Insufficient nvidia.com/gpu.")
-    obj["spec"]["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchExpressions": [
-            {"key": "karpenter.sh/nodepool", "operator": "In", "values": ["gpu-ondemand"]}]}]}}}
-    return obj
-
-
-def healthy_pod(name: str, node: str) -> dict[str, Any]:
-    p = k.pod(name, node=node, env={"MAX_BATCH_SIZE": "16", "QUANTIZATION": "int8",
-                                    "MAX_NUM_SEQS": "128", "REQUEST_TIMEOUT": "300"},
-              args=VLLM_HEALTHY)
-    p["spec"]["affinity"] = ANTI_AFFINITY
-    return p
-
-
-def fill_cluster(kube: KubeStandin) -> None:
-    """Every failure mode in one cluster, in namespace `inference` (and Karpenter's)."""
-    kube.add_all([
-        k.node("gpu-node-a", zone="us-east-1a"), k.node("gpu-node-b", zone="us-east-1b"),
-        k.node("gpu-node-c", zone="us-east-1a"),
-        # healthy: two replicas in two zones, behind a service with ready endpoints
-        healthy_pod(HEALTHY, "gpu-node-a"), healthy_pod(HEALTHY_2, "gpu-node-b"),
-        k.service("llama-7b"),
-        k.endpoints("llama-7b", ready=[("10.1.0.1", HEALTHY), ("10.1.0.2", HEALTHY_2)]),
-        # GPU OOM: CUDA OOM in the crashed container, vLLM run with the default-ish knobs
-        k.pod(CUDA_OOM, node="gpu-node-a", waiting_reason="CrashLoopBackOff",
-              last_terminated_reason="Error", last_exit_code=1, restarts=4,
-              env={"MAX_BATCH_SIZE": "32", "MAX_NUM_SEQS": "256"},
-              args=["--model", "meta-llama/Llama-2-70b-hf", "--gpu-memory-utilization",
-                    "0.95", "--max-model-len=32768"]),
-        # host memory: OOMKilled at a 16Gi limit while loading
-        k.pod(OOM_KILLED, node="gpu-node-b", waiting_reason="CrashLoopBackOff",
-              last_terminated_reason="OOMKilled", restarts=3,
-              resources={"limits": {"nvidia.com/gpu": "1", "memory": "16Gi"},
-                         "requests": {"nvidia.com/gpu": "1", "memory": "16Gi"}}),
-        # model download refused
-        k.pod(DL_403, node="gpu-node-a", waiting_reason="CrashLoopBackOff",
-              last_terminated_reason="Error", last_exit_code=1, restarts=6),
-        k.event(DL_403, "BackOff", "Back-off restarting failed container server in pod "
-                f"{DL_403}", count=12),
-        # model cache PVC never bound: the mount fails
-        k.pod(MOUNT, phase="Pending", node="gpu-node-b", waiting_reason="ContainerCreating",
-              volumes=[{"name": "model-cache",
-                        "persistentVolumeClaim": {"claimName": "model-cache-mixtral"}}]),
-        k.pvc("model-cache-mixtral", phase="Pending", storage_class="efs-sc"),
-        k.event(MOUNT, "FailedMount", "Unable to attach or mount volumes: unmounted volumes="
-                "[model-cache], unattached volumes=[model-cache]: timed out waiting for the "
-                "condition", count=5),
-        # the init container that downloads the model cannot reach the store
-        k.pod(INIT, phase="Pending", node="gpu-node-c", waiting_reason="PodInitializing",
-              init_containers=[{"name": "model-downloader", "image": "amazon/aws-cli"}],
-              init_container_statuses=[{
-                  "name": "model-downloader", "ready": False, "restartCount": 3,
-                  "image": "amazon/aws-cli", "imageID": "", "started": False,
-                  "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off"}},
-                  "lastState": {"terminated": {
-                      "exitCode": 1, "reason": "Error",
-                      "message": "fatal error: Could not connect to the endpoint URL: "
-                                 "https://models.s3.us-east-1.amazonaws.com/"}}}]),
-        # NCCL: tensor-parallel pair, both in one zone, no EFA, service without ready endpoints
-        *[k.pod(n, node="gpu-node-" + ("a" if i == 0 else "c"), labels={"app": "deepseek"},
-                env={"NCCL_DEBUG": "INFO", "NCCL_TIMEOUT": "600"})
-          for i, n in enumerate(NCCL_PODS)],
-        k.service("deepseek"),
-        k.endpoints("deepseek", not_ready=[("10.1.1.1", NCCL_PODS[0]),
-                                           ("10.1.1.2", NCCL_PODS[1])]),
-        # Karpenter: a spot pool of one type in one zone where EC2 does not offer it
-        k.nodepool("gpu-spot", instance_types=["p4de.24xlarge"], capacity_types=["spot"],
-                   zones=["us-east-1a"]),
-        k.nodeclaim("gpu-spot-x7k2p", nodepool="gpu-spot", instance_type="p4de.24xlarge",
-                    zone="us-east-1a", capacity_type="spot", launched=False),
-        k.pod(PENDING, phase="Pending", labels={"app": "llama-405b"},
-              unschedulable_reason="0/3 nodes are available: 3 Insufficient nvidia.com/gpu."),
-        pinned_elsewhere(),
-        k.event(PENDING, "FailedScheduling", "0/3 nodes are available: 3 Insufficient "
-                "nvidia.com/gpu. preemption: 0/3 nodes are available: 3 No preemption "
-                "victims found for incoming pod.", source_component="default-scheduler"),
-        k.pod("karpenter-6d4b8c7f9-abcde", namespace="kube-system", gpus=0,
-              labels={"app.kubernetes.io/name": "karpenter"}, container_name="controller",
-              image="public.ecr.aws/karpenter/controller:1.1.1"),
-    ])
-    kube.set_log(NS, HEALTHY, "INFO 11-28 13:00:01 api_server.py:212] Started server\n"
-                 "INFO 11-28 13:00:02 metrics.py:351] Avg prompt throughput: 210 tokens/s")
-    kube.set_log(NS, HEALTHY_2, "INFO 11-28 13:00:01 api_server.py:212] Started server")
-    kube.set_log(NS, CUDA_OOM, "INFO Loading model weights took 128.4 GB\n"
-                 "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.50 GiB. GPU 0 "
-                 "has a total capacity of 79.15 GiB of which 1.12 GiB is free.\n"
-                 "RuntimeError: CUDA error: out of memory", previous=True)
-    kube.set_log(NS, CUDA_OOM, "INFO 11-28 13:40:00 Initializing an LLM engine")
-    kube.set_log(NS, OOM_KILLED, "INFO Loading safetensors checkpoint shards: 40% "
-                 "Completed | 2/5", previous=True)
-    kube.set_log(NS, DL_403, "INFO Downloading Qwen/Qwen2-72B-Instruct\n"
-                 "ERROR Model download failed: 403 Forbidden: s3://models/qwen-72b/"
-                 "config.json", previous=True)
-    kube.set_log(NS, NCCL_PODS[0], "NCCL INFO Channel 00/02 : 0 1\n"
-                 "deepseek-tp-0:1:1 [0] NCCL WARN Timeout waiting for connection from rank 1\n"
-                 "[Rank 0] Watchdog caught collective operation timeout: WorkNCCL(SeqNum=12, "
-                 "OpType=ALLREDUCE, Timeout(ms)=600000) ran for 600012 milliseconds")
-    kube.set_log(NS, NCCL_PODS[1], "NCCL INFO Channel 00/02 : 0 1")
-    kube.set_log("kube-system", "karpenter-6d4b8c7f9-abcde",
-                 '{"level":"INFO","message":"found provisionable pod(s)","Pods":"inference/'
-                 f'{PENDING}"}}\n' + ICE_LOG)
 
 
 def fill_calm(kube: KubeStandin) -> None:
@@ -364,11 +246,11 @@ def test_model_load_failed_init_container(kube: KubeStandin) -> None:
 
 def test_diag_needs_the_responder_role() -> None:
     from bot.dispatch import Invocation, parse
-    from bot.roles import Role
+    from bot.roles import Caller, Role
 
-    refused = parse("diag oom x", Role.VIEWER)
+    refused = parse("diag oom x", Caller("U1", Role.VIEWER))
     assert isinstance(refused, Report) and refused.title == "Not allowed"
-    assert isinstance(parse("diag oom x", Role.RESPONDER), Invocation)
+    assert isinstance(parse("diag oom x", Caller("U2", Role.RESPONDER)), Invocation)
 
 
 def test_model_load_healthy_pod_gets_no_false_alarm(kube: KubeStandin) -> None:
@@ -402,7 +284,7 @@ def test_network_healthy_pod_gets_no_false_alarm(kube: KubeStandin) -> None:
     report = run(context(kube.url), "network", HEALTHY)
     assert_no_false_alarm(report)
     spread = row(report, "Replica spread")
-    assert spread.value == "2 replicas in 2 zone(s)" and "anti-affinity preferred" in \
+    assert spread.value == "2 replicas in 2 zones" and "anti-affinity preferred" in \
         spread.detail
     assert row(report, "Endpoints llama-7b").value == "2 ready, 0 not ready"
 
@@ -433,7 +315,7 @@ def test_karpenter_names_missing_types_and_zones(kube: KubeStandin, moto_server:
 def test_karpenter_healthy_pool_gets_no_false_alarm(calm: KubeStandin, moto_server: str) -> None:
     report = run(context(calm.url, aws_url=moto_server), "karpenter")
     assert_no_false_alarm(report)
-    assert row(report, "EC2 offerings (gpu)").value == "1 type(s) in 2 AZs"
+    assert row(report, "EC2 offerings (gpu)").value == "1 type in 2 AZs"
 
 
 def test_karpenter_unknown_nodepool_suggests(kube: KubeStandin) -> None:
@@ -523,9 +405,17 @@ def test_alert_labels_pick_the_target() -> None:
         diag.target_from_labels("model-load", {"Hostname": "gpu-node-a"}, NS)
     assert diag.target_from_labels("karpenter", {"nodepool": "gpu"}, NS) == ("gpu", NS)
     assert diag.target_from_labels("karpenter", {}, NS) == (None, NS)
-    assert diag.alert_labels({"alertname": "A"}, [{"pod": "p", "gpu": "0"},
-                                                  {"pod": "p", "gpu": "1"}]) == {
-        "alertname": "A", "pod": "p"}
+    # A one-pod group names its pod only on the alerts: what they all share counts too.
+    from bot.alerts.view import AlertView
+    from bot.store import AlertEvent, Incident
+
+    view = AlertView.from_incident(
+        Incident(public_id="p000000000", alertname="A", status="firing",
+                 labels={"alertname": "A"}, annotations={}),
+        AlertEvent(alerts=[{"status": "firing", "labels": {"pod": "p", "gpu": "0"}},
+                           {"status": "firing", "labels": {"pod": "p", "gpu": "1"}}],
+                   truncated_alerts=0))
+    assert view.target_labels() == {"alertname": "A", "pod": "p"}
 
 
 # -- least privilege -------------------------------------------------------------------------
@@ -570,3 +460,71 @@ def test_pools_of_reads_node_selector_and_required_affinity() -> None:
         "nodeSelectorTerms": [term, {"matchExpressions": [
             {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["z"]}]}]}}}
     assert pools({"affinity": free}) is None  # the second term allows any pool
+
+
+# -- no data is never ok ----------------------------------------------------------------------
+
+
+def test_a_log_that_could_not_be_read_is_unknown_not_none() -> None:
+    """A log read half (the current one) or not at all said "none" with ✅: the unread log
+    may hold the CUDA OOM, the load error or the NCCL timeout."""
+    from commands.diag import model_load, network, oom
+    from commands.diag.common import Findings, Got
+
+    denied = "kubernetes: missing permission: get pods/log in namespace inference"
+    found = Findings()
+    oom.check_logs(found, Got("INFO serving"), Got(None, denied), 500)
+    [cuda] = found.rows
+    assert cuda.status is Status.UNKNOWN, cuda
+    assert cuda.detail == f"none in the last 500 lines of the current log; {denied}"
+    found = Findings()
+    oom.check_logs(found, Got(None), Got(None), 1)  # waiting to start: no log at all
+    assert [(r.status, r.detail) for r in found.rows] == [
+        (Status.UNKNOWN, "no log yet: the container has not started")]
+
+    found = Findings()
+    model_load.check_logs(found, Got(None, denied), Got("loading weights"), oom_killed=False)
+    [logs] = found.rows
+    assert logs.status is Status.UNKNOWN and logs.detail.endswith(f"previous log: {denied}")
+
+    found = Findings()
+    hits = network.check_nccl_logs(found, [("tp-0", Got("ok")), ("tp-0", Got(None)),
+                                           ("tp-1", Got(None, denied))], 200)
+    [nccl] = found.rows
+    assert not hits and nccl.status is Status.UNKNOWN, nccl
+    assert nccl.detail == ("no NCCL timeout or error in the last 200 lines of 1 log from 2 "
+                           f"replicas; {denied}")
+
+
+def test_gpu_memory_without_totals_shows_no_zero_mib() -> None:
+    from bot.sources.prometheus import Sample
+    from commands.diag import oom
+    from commands.diag.common import Findings, Got
+
+    found = Findings()
+    ratio = Sample(labels={"__stat": "ratio", "Hostname": "gpu-a", "gpu": "0"}, value=0.5)
+    oom.check_gpu_memory(found, context("http://127.0.0.1:1"), Got([ratio]), None)
+    [memory] = found.rows
+    assert memory.detail == "gpu-a/gpu0 50%" and "0/0 MiB" not in memory.detail
+
+
+def test_karpenter_pool_unknowns_are_not_ready_or_offered(moto_server: str) -> None:
+    """A pool whose types are offered in no AZ of the region (and that pins no zone) read
+    "every type is offered in every zone" of 0 AZs; a pool without a Ready condition read
+    "Ready"."""
+    from bot.sources.k8s_models import NodePool
+    from commands.diag.common import Findings
+
+    nowhere = k.nodepool("nowhere", instance_types=("p9.nowhere",), zones=None)
+    silent = k.nodepool("silent")
+    silent["status"]["conditions"] = [c for c in silent["status"]["conditions"]
+                                      if c["type"] != "Ready"]
+    found = Findings()
+    karpenter_diag.check_pools(found, context("http://127.0.0.1:1", aws_url=moto_server),
+                               [NodePool.model_validate(p) for p in (nowhere, silent)])
+    rows = {r.check: r for r in found.rows}
+    offers = rows["EC2 offerings (nowhere)"]
+    assert offers.status is Status.FAIL and offers.value == "1 type offered nowhere", offers
+    assert "p9.nowhere not offered in the region" in found.causes
+    pool = rows["NodePool silent"]
+    assert pool.status is Status.UNKNOWN and pool.value == "unknown", pool

@@ -1,6 +1,7 @@
 """Game Day without Slack: the catalog, the commands' answers, timings from real incident
 rows, the report and export, and the scheduler (lease + unique run row) on SQLite and
-PostgreSQL, including two replicas racing and runs missed while the bot was down."""
+PostgreSQL, including two replicas racing and runs missed while the bot was down. Drills
+inject into the real Alertmanager; a fault it cannot produce is injected at the HTTP layer."""
 
 from __future__ import annotations
 
@@ -16,34 +17,45 @@ import yaml
 from slack_sdk import WebClient
 from sqlalchemy import func, select
 
-from bot.alerts.outbox import OutboxWorker
+from bot.channels import Channels
 from bot.config import Settings, load_settings
 from bot.gameday.catalog import CatalogError, default_catalog, load_catalog
-from bot.gameday.render import FindingsSubmission, findings_modal, outbox_message
 from bot.gameday.scheduler import Scheduler, due_runs
 from bot.gameday.service import Gameday
-from bot.roles import Role
+from bot.report import Status
+from bot.roles import Role, RoleResolver
 from bot.runbooks import load_runbooks
+from bot.slack.outbox.worker import OutboxWorker
+from bot.slack.render.modals import FindingsSubmission, findings_modal
+from bot.slack.render.table import MessageRenderer
 from bot.sources.alertmanager import AlertmanagerSource
-from bot.store import Database, Outbox, SchedulerRun, Store
+from bot.store import Database, IntakeItem, Outbox, SchedulerRun, Store
 from bot.store.models import GamedayPrompt
+from bot.store.states import ActionKind
 from commands import gameday as cmd
 from commands.base import Context
+from tests.harness.alertmanager import AlertmanagerProcess
 from tests.harness.pg import migrated_url
+from tests.harness.procs import require_binary
 from tests.harness.slack import SlackStandin
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN, RESP, VIEWER = "U0ADMIN", "U0RESP", "U0VIEWER"
 
 
-class FakeAlertmanager:
-    """Records POST /api/v2/alerts bodies (the real one is exercised end to end)."""
+@pytest.fixture(scope="module")
+def alertmanager() -> Iterator[AlertmanagerProcess]:
+    """The real binary: a drill alert it would refuse (a malformed startsAt, say) fails here
+    as it fails in production."""
+    require_binary(["prometheus-alertmanager", "alertmanager"], "drills inject through it")
+    config = yaml.safe_dump({"route": {"receiver": "none"}, "receivers": [{"name": "none"}]})
+    with AlertmanagerProcess(config) as am:
+        yield am
 
-    def __init__(self) -> None:
-        self.posted: list[dict[str, Any]] = []
 
-    def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
-        self.posted.extend(alerts)
+def drill_alerts(am: AlertmanagerProcess, drill_id: str) -> list[dict[str, Any]]:
+    """The drill's alerts Alertmanager holds as active (ended ones drop out)."""
+    return am.alerts([f'drill_id="{drill_id}"'])
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
@@ -57,7 +69,7 @@ Factory = Callable[..., Gameday]
 
 
 @pytest.fixture
-def make_gameday(db_url: str) -> Iterator[Factory]:
+def make_gameday(db_url: str, alertmanager: AlertmanagerProcess) -> Iterator[Factory]:
     """Gamedays on the test database, one per "replica", each with its own engine."""
     made: list[Database] = []
 
@@ -66,18 +78,28 @@ def make_gameday(db_url: str) -> Iterator[Factory]:
                                  roles={"admins": [ADMIN], "responders": [RESP]})
         db = Database(db_url)
         made.append(db)
-        return Gameday(Store(db), settings, cast(AlertmanagerSource, FakeAlertmanager()),
-                       default_catalog(), {"#genai-gameday": "C0GAMEDAY"})
+        channels = Channels(settings.channels)
+        channels.learn({"#genai-gameday": "C0GAMEDAY"})
+        return Gameday(db, settings.gameday, RoleResolver(settings.roles),
+                       AlertmanagerSource(alertmanager.url, 5), default_catalog(), channels)
 
     yield make
     for db in made:
         db.dispose()
 
 
+def store_of(gd: Gameday) -> Store:
+    return Store(gd.drills.db)
+
+
+def sched(gd: Gameday, holder: str) -> Scheduler:
+    return Scheduler(gd, store_of(gd).leases, holder)
+
+
 def ctx(gd: Gameday, user: str, role: Role) -> Context:
-    return Context(settings=gd.settings, prometheus=cast(Any, None),
-                   kubernetes=cast(Any, None), user_id=user, role=role, store=gd.store,
-                   gameday=gd)
+    return Context(settings=load_settings(gameday=gd.settings.model_dump()),
+                   prometheus=cast(Any, None), kubernetes=cast(Any, None), user_id=user,
+                   role=role, store=store_of(gd), gameday=gd)
 
 
 def text_of(report: Any) -> str:
@@ -138,11 +160,12 @@ def test_findings_form_is_validated() -> None:
 # ------------------------------------------------------------------ commands
 
 
-def test_commands_answer_clearly(make_gameday: Factory) -> None:
+def test_commands_answer_clearly(make_gameday: Factory,
+                                 alertmanager: AlertmanagerProcess) -> None:
     gd = make_gameday()
     admin = ctx(gd, ADMIN, Role.ADMIN)
     unknown = text_of(cmd.run(admin, ["start", "gpu-om"]))
-    assert "no scenario 'gpu-om'" in unknown and "Did you mean `gpu-oom`" in unknown
+    assert "no scenario 'gpu-om'" in unknown and "Did you mean 'gpu-oom'" in unknown
     nothing = text_of(cmd.run(admin, ["end"]))
     assert "No drill is running" in nothing and "Nothing to end" in nothing
     refused = text_of(cmd.run(ctx(gd, VIEWER, Role.VIEWER), ["start", "gpu-oom"]))
@@ -150,12 +173,12 @@ def test_commands_answer_clearly(make_gameday: Factory) -> None:
 
     started = cmd.run(admin, ["start", "gpu-oom"])
     assert "started" in started.title and not started.private
-    fake = cast(FakeAlertmanager, gd.alertmanager)
     drill = gd.drills.running()
     assert drill is not None
-    assert fake.posted[0]["labels"]["gameday"] == "true"
-    assert fake.posted[0]["labels"]["drill_id"] == drill.public_id
-    assert fake.posted[0]["labels"]["alertname"] == "GPUMemoryHigh"
+    (held,) = drill_alerts(alertmanager, drill.public_id)  # Alertmanager took it
+    assert held["labels"]["gameday"] == "true"
+    assert held["labels"]["alertname"] == "GPUMemoryHigh"
+    assert held["status"]["state"] == "active"
 
     again = text_of(cmd.run(admin, ["start", "error-spike"]))
     assert "already running" in again and drill.public_id in again
@@ -163,9 +186,8 @@ def test_commands_answer_clearly(make_gameday: Factory) -> None:
 
     ended = cmd.run(ctx(gd, RESP, Role.RESPONDER), ["end"])
     assert "Timings vs targets" in text_of(ended)
-    # Ending expires the injected alert in Alertmanager (endsAt = now).
-    assert len(fake.posted) == 2
-    assert fake.posted[1]["endsAt"] <= datetime.now(UTC).isoformat()
+    # Ending expires the injected alert in Alertmanager (endsAt = now): no longer active.
+    assert drill_alerts(alertmanager, drill.public_id) == []
     assert "No drill is running" in text_of(cmd.run(admin, ["end"]))
     assert "gpu-oom" in text_of(cmd.run(admin, ["list"]))
     assert "Game Day scoreboard" in text_of(cmd.run(admin, []))
@@ -207,17 +229,19 @@ def test_timings_come_from_the_incident_rows(make_gameday: Factory) -> None:
     started = gd.start("gpu-oom", ADMIN)
     d = started.drill
     t0 = next(e.at for e in gd.drills.events(d.id) if e.kind == "injected")
-    store = gd.store
-    result = store.record_notification(_webhook(d.public_id), "C0GAMEDAY",
-                                       now=t0 + timedelta(seconds=30))
+    store = store_of(gd)
+    result = store.intake.record(IntakeItem(_webhook(d.public_id), "C0GAMEDAY"),
+                                 now=t0 + timedelta(seconds=30))
     pid = result.public_id
     assert pid is not None
     gd.join(f"d:{d.public_id}", "U0JOINER")
-    store.acknowledge(pid, RESP, t0 + timedelta(seconds=90))
-    store.record_action(pid, "diag", "U0DIAG", allowed=True, now=t0 + timedelta(minutes=4))
-    store.record_action(pid, "diag", "U0LATE", allowed=True, now=t0 + timedelta(minutes=9))
-    store.resolve_by_hand(pid, RESP, t0 + timedelta(minutes=40))
-    inc = store.incident(pid)
+    store.incidents.acknowledge(pid, RESP, t0 + timedelta(seconds=90))
+    store.incidents.record_action(pid, ActionKind.DIAG, "U0DIAG", allowed=True,
+                                  now=t0 + timedelta(minutes=4))
+    store.incidents.record_action(pid, ActionKind.DIAG, "U0LATE", allowed=True,
+                                  now=t0 + timedelta(minutes=9))
+    store.incidents.resolve_by_hand(pid, RESP, t0 + timedelta(minutes=40))
+    inc = store.incidents.get(pid)
     assert inc is not None and inc.drill
     gd.on_incident_resolved(inc, RESP)
     ended = gd.drills.get(d.public_id)
@@ -234,10 +258,10 @@ def test_timings_come_from_the_incident_rows(make_gameday: Factory) -> None:
         True, True, True, False]  # resolve target 30 min
     assert s.participants == [ADMIN, "U0JOINER", RESP, "U0DIAG", "U0LATE"]
 
-    msg = gd.add_findings(d.public_id, RESP, Role.RESPONDER, ["ack was fast"],
+    msg = gd.add_findings(d.public_id, RESP, ["ack was fast"],
                           [{"text": "add KV cache check to runbook", "owner": RESP}])
-    assert "Saved 1 findings and 1 action items" in msg
-    assert "Only responders" in gd.add_findings(d.public_id, VIEWER, Role.VIEWER, ["x"], [])
+    assert "Saved 1 finding and 1 action item." in msg  # not "1 findings", "1 action items"
+    assert "Only responders" in gd.add_findings(d.public_id, VIEWER, ["x"], [])
     final = gd.drills.get(d.public_id)
     assert final is not None
     report = text_of(gd.report(final))
@@ -272,11 +296,11 @@ def test_alertmanager_expiry_is_not_a_resolution(make_gameday: Factory) -> None:
     gd = make_gameday()
     d = gd.start("gpu-oom", ADMIN).drill
     t0 = next(e.at for e in gd.drills.events(d.id) if e.kind == "injected")
-    gd.store.record_notification(_webhook(d.public_id), "C0GAMEDAY",
-                                 now=t0 + timedelta(seconds=10))
+    intake = store_of(gd).intake
+    intake.record(IntakeItem(_webhook(d.public_id), "C0GAMEDAY"), now=t0 + timedelta(seconds=10))
     # The alert's endsAt passed: Alertmanager resolves it, nobody on the team did.
-    gd.store.record_notification(_webhook(d.public_id, "resolved"), "C0GAMEDAY",
-                                 now=t0 + timedelta(minutes=60))
+    intake.record(IntakeItem(_webhook(d.public_id, "resolved"), "C0GAMEDAY"),
+                  now=t0 + timedelta(minutes=60))
     running = gd.drills.running()
     assert running is not None
     timings = gd.summary(running).timings
@@ -308,7 +332,7 @@ def test_due_runs_follow_the_timezone() -> None:
 
 
 def _counts(gd: Gameday) -> tuple[int, int, int]:
-    with gd.store.db.session(readonly=True) as s:
+    with gd.drills.db.session(readonly=True) as s:
         return (int(s.scalar(select(func.count()).select_from(SchedulerRun)) or 0),
                 int(s.scalar(select(func.count()).select_from(GamedayPrompt)) or 0),
                 int(s.scalar(select(func.count()).select_from(Outbox)
@@ -319,7 +343,8 @@ def test_two_replicas_racing_post_one_prompt(make_gameday: Factory,
                                             slack: SlackStandin) -> None:
     every_minute = {"name": "race", "cron": "* * * * *", "timezone": "UTC"}
     a, b = make_gameday(schedules=[every_minute]), make_gameday(schedules=[every_minute])
-    scheds = [Scheduler(a, "replica-a"), Scheduler(b, "replica-b")]
+    scheds = [Scheduler(a, store_of(a).leases, "replica-a"),
+              Scheduler(b, store_of(b).leases, "replica-b")]
     fired = 0
     for minute in range(5):  # five ticks, each raced by both replicas
         now = WED_1400_SEOUL + timedelta(minutes=minute, seconds=1)
@@ -335,9 +360,11 @@ def test_two_replicas_racing_post_one_prompt(make_gameday: Factory,
     assert _counts(a) == (5, 5, 5)
     # Both replicas' outbox workers deliver: five prompts reach Slack, one per minute.
     for i, gd in enumerate((a, b)):
-        worker = OutboxWorker(gd.store, WebClient(base_url=slack.api_url, token=slack.bot_token),
-                              lambda row: outbox_message(row), worker_id=f"w{i}",
-                              per_channel_interval_s=0)
+        store = store_of(gd)
+        render = MessageRenderer(store.incidents, load_runbooks(), ["1h"])
+        worker = OutboxWorker(store.outbox,
+                              WebClient(base_url=slack.api_url, token=slack.bot_token),
+                              render, worker_id=f"w{i}", per_channel_interval_s=0)
         while worker.run_once(now=WED_1400_SEOUL + timedelta(minutes=10)):
             pass
     posts = slack.messages.get(slack.channel_id("C0GAMEDAY"), [])
@@ -345,7 +372,7 @@ def test_two_replicas_racing_post_one_prompt(make_gameday: Factory,
     # Without the lease (it expired, or clocks disagree) the unique run row still decides.
     late = WED_1400_SEOUL + timedelta(minutes=4, seconds=30)
     for i, gd in enumerate((a, b)):
-        gd.store.release_lease("gameday-scheduler", f"replica-{'ab'[i]}", now=late)
+        store_of(gd).leases.release_lease("gameday-scheduler", f"replica-{'ab'[i]}", now=late)
         assert gd.drills.claim_run("gameday:race", WED_1400_SEOUL + timedelta(minutes=4),
                                    f"x{i}", "gpu-oom", "posted", late, None) is None
     assert _counts(a) == (5, 5, 5)
@@ -355,22 +382,22 @@ def test_two_replicas_racing_post_one_prompt(make_gameday: Factory,
 def test_missed_run_is_caught_up_once_or_skipped(make_gameday: Factory, policy: str) -> None:
     cfg = {"schedules": [WEEKLY], "missed": policy, "catch_up_max_age_h": 6, "tick_s": 30}
     gd = make_gameday(**cfg)
-    on_time = Scheduler(gd, "r1").tick(WED_1400_SEOUL + timedelta(seconds=20))
+    on_time = sched(gd, "r1").tick(WED_1400_SEOUL + timedelta(seconds=20))
     assert [(f.status, f.late) for f in on_time] == [("posted", False)]
-    assert Scheduler(gd, "r1").tick(WED_1400_SEOUL + timedelta(seconds=50)) == []
+    assert sched(gd, "r1").tick(WED_1400_SEOUL + timedelta(seconds=50)) == []
 
     # The bot is down over the next Wednesday 14:00 and comes back at 16:30 KST.
     next_run = WED_1400_SEOUL + timedelta(days=7)
     back = next_run + timedelta(hours=2, minutes=30)
     restarted = make_gameday(**cfg)  # a new process (and engine) after the outage
-    first = Scheduler(restarted, "r2").tick(back)
+    first = sched(restarted, "r2").tick(back)
     assert len(first) == 1 and first[0].scheduled_for == next_run and first[0].late
     expected = "posted" if policy == "catch_up" else "missed"
     assert first[0].status == expected
     # Never twice: later ticks, and other replicas, do nothing for that run.
     for t in (back + timedelta(seconds=30), back + timedelta(hours=1)):
-        assert Scheduler(restarted, "r2").tick(t) == []
-        assert Scheduler(make_gameday(**cfg), "r3").tick(t + timedelta(minutes=5)) == []
+        assert sched(restarted, "r2").tick(t) == []
+        assert sched(make_gameday(**cfg), "r3").tick(t + timedelta(minutes=5)) == []
     runs, prompts, posts = _counts(gd)
     assert (runs, prompts) == (2, 2)
     assert posts == (2 if policy == "catch_up" else 1)
@@ -381,21 +408,21 @@ def test_missed_run_is_caught_up_once_or_skipped(make_gameday: Factory, policy: 
 def test_run_older_than_catch_up_window_is_not_replayed(make_gameday: Factory) -> None:
     cfg = {"schedules": [WEEKLY], "missed": "catch_up", "catch_up_max_age_h": 1}
     gd = make_gameday(**cfg)
-    assert Scheduler(gd, "r1").tick(WED_1400_SEOUL + timedelta(seconds=5))
-    assert Scheduler(gd, "r1").tick(WED_1400_SEOUL + timedelta(days=7, hours=3)) == []
+    assert sched(gd, "r1").tick(WED_1400_SEOUL + timedelta(seconds=5))
+    assert sched(gd, "r1").tick(WED_1400_SEOUL + timedelta(days=7, hours=3)) == []
     assert _counts(gd)[1] == 1
 
 
 def test_prompt_buttons_start_once_and_skip(make_gameday: Factory) -> None:
     gd = make_gameday(schedules=[WEEKLY])
-    Scheduler(gd, "r1").tick(WED_1400_SEOUL + timedelta(seconds=5))
+    sched(gd, "r1").tick(WED_1400_SEOUL + timedelta(seconds=5))
     prompt = gd.drills.prompts()[0]
     assert "Posted late" not in str(gd.prompt_message(prompt, late=False))
     assert gd.join(f"p:{prompt.public_id}", "U0EARLY") == "You joined the drill."
-    assert "Only admins" in gd.start_from_prompt(prompt.public_id, RESP, Role.RESPONDER)
-    assert "started" in gd.start_from_prompt(prompt.public_id, ADMIN, Role.ADMIN)
-    assert "already" in gd.start_from_prompt(prompt.public_id, ADMIN, Role.ADMIN)
-    assert "already" in gd.skip(prompt.public_id, ADMIN, Role.ADMIN)
+    assert "Only admins" in gd.start_from_prompt(prompt.public_id, RESP)
+    assert "started" in gd.start_from_prompt(prompt.public_id, ADMIN)
+    assert "already" in gd.start_from_prompt(prompt.public_id, ADMIN)
+    assert "already" in gd.skip(prompt.public_id, ADMIN)
     drill = gd.drills.running()
     assert drill is not None and drill.scheduled_job == "gameday:weekly"
     assert "U0EARLY" in gd.summary(drill).participants
@@ -403,3 +430,60 @@ def test_prompt_buttons_start_once_and_skip(make_gameday: Factory) -> None:
 
 def test_settings_type() -> None:
     assert isinstance(load_settings(), Settings)
+
+
+def test_drill_whose_scenario_left_the_catalog_has_unknown_timings(
+        make_gameday: Factory, tmp_path: Path) -> None:
+    """No scenario, no targets: the report showed an empty timings table and the scoreboard
+    "fail, 0/4 targets met". Both are unknown, with the reason."""
+    gd = make_gameday()
+    drill = gd.start("gpu-oom", ADMIN).drill
+    ended = gd.end(drill, RESP, "command")
+    assert ended is not None
+    catalog = yaml.safe_load((ROOT / "bot" / "gameday" / "scenarios.yaml").read_text())
+    catalog["scenarios"] = [s for s in catalog["scenarios"] if s["id"] != "gpu-oom"]
+    smaller = tmp_path / "scenarios.yaml"
+    smaller.write_text(yaml.safe_dump(catalog))
+    gd.catalog = load_catalog(smaller)
+
+    timings = next(s for s in gd.report(ended).sections if s.title == "Timings vs targets")
+    assert [(r.check, r.status) for r in timings.rows] == [("Timings", Status.UNKNOWN)]
+    assert "gpu-oom is not in the catalog" in timings.rows[0].detail
+    [score] = cmd.run(ctx(gd, VIEWER, Role.VIEWER), ["score"]).rows
+    assert score.status is Status.UNKNOWN, score
+    assert score.detail.startswith("targets unknown (scenario not in the catalog), ")
+
+
+def test_scoreboard_and_refusals_read_as_english(make_gameday: Factory) -> None:
+    gd = make_gameday()
+    drill = gd.start("gpu-oom", ADMIN).drill
+    assert gd.end(drill, ADMIN, "command") is not None  # one person ran the whole drill
+    board = cmd.run(ctx(gd, VIEWER, Role.VIEWER), ["score"])
+    assert board.summary.startswith("Last drill: TTA ")  # not "Last 1 drills: median TTA"
+    assert board.rows[0].detail.endswith(", 1 participant")  # not "1 participants"
+    refused = text_of(cmd.run(ctx(gd, VIEWER, Role.VIEWER), ["start", "gpu-oom"]))
+    assert "you are a viewer." in refused
+    gd.start("karpenter", ADMIN)
+    ended = text_of(cmd.run(ctx(gd, VIEWER, Role.VIEWER), ["end"]))
+    assert "Only responders may end drills; you are a viewer." in ended
+
+
+def test_an_unreachable_alertmanager_makes_a_tabletop_drill(db_url: str) -> None:
+    """A fault the real binary cannot produce (it is gone): the drill still starts, as a
+    tabletop drill, and the briefing and the timeline say why."""
+    from tests.harness.procs import free_port
+
+    settings = load_settings(database_url=db_url, roles={"admins": [ADMIN]})
+    db = Database(db_url)
+    try:
+        gd = Gameday(db, settings.gameday, RoleResolver(settings.roles),
+                     AlertmanagerSource(f"http://127.0.0.1:{free_port()}", 2),
+                     default_catalog(), Channels(settings.channels))
+        started = gd.start("gpu-oom", ADMIN)
+        assert not started.injected and started.inject_error is not None
+        assert "cannot connect" in started.inject_error
+        report = text_of(gd.report(started.drill))
+        assert "injection failed: alertmanager" not in report  # the reason, not the source
+        assert f"injection failed: {started.inject_error}" in report
+    finally:
+        db.dispose()

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from bot.server import Bot
-from tests.conftest import WEBHOOK_TOKEN, BotFactory
+from tests.harness.bots import WEBHOOK_TOKEN, BotFactory
 from tests.harness.kube import KubeStandin, node, pod
 from tests.harness.procs import AlertmanagerProcess, free_port, require_binary, wait_for
 from tests.harness.slack import SlackStandin
@@ -151,17 +151,17 @@ def test_drill_end_to_end(drill_bot: tuple[Bot, AlertmanagerProcess], slack: Sla
     assert am.alerts([f'drill_id="{drill.public_id}"'])[0]["labels"]["gameday"] == "true"
     alert = wait(lambda: find(slack, drill_ch, "incident_ack"), "the [DRILL] alert post")
     assert "[DRILL]" in text_of(alert) and "GPUMemoryHigh" in text_of(alert)
-    incident = next(i for i in store.open_incidents(include_drills=True)
+    incident = next(i for i in store.incidents.open(include_drills=True)
                     if i.labels.get("drill_id") == drill.public_id)
-    assert incident.drill and incident not in store.open_incidents()
+    assert incident.drill and incident not in store.incidents.open()
 
     # 4-5. Signed Ack and Run diagnostics clicks on the alert.
     slack.send_block_action(events, "incident_ack", user_id=RESP, channel_id=drill_ch,
                             message_ts=alert["ts"])
-    wait(lambda: (i := store.incident(incident.public_id)) and i.acked_at, "the ack")
+    wait(lambda: (i := store.incidents.get(incident.public_id)) and i.acked_at, "the ack")
     slack.send_block_action(events, "incident_diag", user_id=RESP, channel_id=drill_ch,
                             message_ts=alert["ts"])
-    wait(lambda: any(a.kind == "diag" for a in store.incident_actions(incident.public_id)),
+    wait(lambda: any(a.kind == "diag" for a in store.incidents.actions(incident.public_id)),
          "the diagnosis in the audit log")
 
     # 6. Resolve ends the drill; the report with timings goes to the drill channel.
@@ -219,7 +219,7 @@ def test_drill_end_to_end(drill_bot: tuple[Bot, AlertmanagerProcess], slack: Sla
 
     # A second drill from slash commands: clear answers, and `end` ends it.
     slack.send_slash_command(events, "gameday start gpu-om", user_id=ADMIN, channel_id=drill_ch)
-    wait(lambda: response_text(slack, "Did you mean `gpu-oom`"), "the unknown-scenario answer")
+    wait(lambda: response_text(slack, "Did you mean 'gpu-oom'"), "the unknown-scenario answer")
     slack.send_slash_command(events, "gameday start error-spike", user_id=ADMIN,
                              channel_id=drill_ch)
     wait(lambda: find(slack, drill_ch, "Inference error-rate spike"), "the second briefing")
@@ -256,6 +256,6 @@ def test_drill_end_to_end(drill_bot: tuple[Bot, AlertmanagerProcess], slack: Sla
     am_posts = slack.calls_to("incoming_webhook")
     assert am_posts and {c.params.get("channel") for c in am_posts} == {"#genai-gameday"}
     # Left out of the /genai report fatigue figures (counted only when drills are asked for).
-    assert bot.runtime.store.fatigue(incident.opened_at) == []
-    assert bot.runtime.store.fatigue(incident.opened_at, include_drills=True)
+    assert bot.runtime.store.fatigue.per_alert(incident.opened_at) == []
+    assert bot.runtime.store.fatigue.per_alert(incident.opened_at, include_drills=True)
     print(f"drill e2e: {time.monotonic() - started:.1f}s, timings {measured}")

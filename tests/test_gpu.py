@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.config import KubernetesSettings, load_settings
-from bot.render.blocks import render_blocks
 from bot.report import Report, Status
+from bot.slack.render.report import render_blocks
 from bot.sources.kubernetes import KubernetesSource
 from bot.sources.prometheus import PrometheusSource
 from commands import gpu, promql
@@ -179,3 +182,86 @@ def test_host_regex_matches_exactly_the_names_given(small: PrometheusProcess) ->
     assert hosts(["dgx-a100-1", "dgx.a100.1"]) == {"dgx-a100-1"}
     assert hosts(["dgx.*"]) == set()
     assert hosts(['x"}) or vector(1) or up{a="']) == set()
+
+
+# -- unknown is never 0 -------------------------------------------------------------------------
+
+# A dcgm-exporter whose counters CSV leaves out XID errors, and whose gpu1 exports no
+# framebuffer memory.
+PARTIAL_DCGM = "".join(
+    f'{name}{{gpu="{g}",Hostname="dgx-lite-1"}} {value}\n'
+    for g in range(2)
+    for name, value in (("DCGM_FI_DEV_GPU_UTIL", 70), ("DCGM_FI_DEV_GPU_TEMP", 60),
+                        ("DCGM_FI_DEV_POWER_USAGE", 300),
+                        *((("DCGM_FI_DEV_FB_USED", 40000), ("DCGM_FI_DEV_FB_FREE", 40000))
+                          if g == 0 else ())))
+
+
+class _StaticMetrics(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = PARTIAL_DCGM.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def partial() -> Iterator[PrometheusProcess]:
+    require_binary("prometheus", "/genai gpu reads real Prometheus")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _StaticMetrics)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    prom = PrometheusProcess([f"127.0.0.1:{server.server_address[1]}"]).start()
+    try:
+        prom.wait_for_scrape()
+        prom.wait_for_samples("DCGM_FI_DEV_GPU_UTIL", count=2)
+        yield prom
+    finally:
+        prom.stop()
+        server.shutdown()
+        server.server_close()
+
+
+def test_gpus_without_memory_or_xid_readings_are_unknown_not_zero(
+        partial: PrometheusProcess) -> None:
+    """No XID series, and no FB_USED/FB_FREE for gpu1: "0 near-OOM", "0 XID" and "No GPU
+    over a threshold." would read as healthy. The risks nobody can judge are unknown."""
+    ctx = context(partial.url)
+    fleet = gpu.run(ctx, [])
+    assert fleet.summary.startswith("2 GPUs on 1 node · 0 hot · 0 near-OOM (of 1 read) · "
+                                    "0 idle · XID unknown"), fleet.summary
+    assert [(r.check, r.status, r.value) for r in fleet.rows] == [
+        ("near-OOM check", Status.UNKNOWN, "unknown on 1 of 2 GPUs"),
+        ("XID check", Status.UNKNOWN, "unknown on 2 of 2 GPUs")]
+    assert "DCGM_FI_DEV_FB_USED" in fleet.rows[0].detail
+    lines = [line for s in fleet.sections for line in s.lines]
+    assert lines == ["No GPU over a threshold where it could be read."]
+    assert fleet.status is Status.UNKNOWN
+    assert ctx.prometheus.queries_issued == 2  # nothing flagged: no details query
+    assert not validate_blocks(render_blocks(fleet))
+
+    node = gpu.run(ctx, ["dgx-lite-1"])
+    assert node.summary.startswith("2 GPUs on 1 node · ")  # not "1 nodes"
+    gpu0, gpu1 = node.rows
+    assert [gpu0.status, gpu1.status] == [Status.UNKNOWN, Status.UNKNOWN]
+    assert "mem 50%" in gpu0.value and "mem ?" in gpu1.value
+    assert gpu0.detail.endswith("unknown: XID (no DCGM_FI_DEV_XID_ERRORS)")
+    assert gpu1.detail.endswith("unknown: near-OOM (no DCGM_FI_DEV_FB_USED / "
+                                "DCGM_FI_DEV_FB_FREE), XID (no DCGM_FI_DEV_XID_ERRORS)")
+
+
+def test_status_gpu_memory_with_unread_gpus_is_unknown_not_ok(
+        partial: PrometheusProcess) -> None:
+    """/genai status: the worst of the GPUs that export memory is not the fleet's worst when
+    others export none; 50% of 1 GPU read must not be "ok"."""
+    from commands import status
+
+    [row] = status.check_gpu_memory(context(partial.url))
+    assert row.status is Status.UNKNOWN, row
+    assert row.value == "50% max"
+    assert row.detail == ("worst dgx-lite-1/gpu0; 0 of 1 GPU over 90%; 1 of 2 GPUs export no "
+                          "DCGM_FI_DEV_FB_USED / DCGM_FI_DEV_FB_FREE")

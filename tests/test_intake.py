@@ -13,43 +13,22 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from bot.alerts.intake import Intake
-from bot.config import load_settings
+from bot.channels import Channels
+from bot.config import Settings, load_settings
 from bot.store import AlertEvent, Incident, Outbox, Store, open_store
+from tests.harness.alerts import notification
 
 TOKEN = "am-webhook-token"
 AUTH = f"Bearer {TOKEN}"
 
 
-def notification(status: str = "firing", *, alertname: str = "GPUMemoryHigh",
-                 severity: str = "warning", extra: dict[str, str] | None = None,
-                 value: str = "95") -> dict[str, Any]:
-    labels = {"alertname": alertname, "severity": severity, "Hostname": "gpu-node-1",
-              "gpu": "3", **(extra or {})}
-    return {
-        "version": "4",
-        "groupKey": f'{{}}:{{alertname="{alertname}", severity="{severity}"}}',
-        "truncatedAlerts": 0,
-        "status": status,
-        "receiver": "genai-ops-bot",
-        "groupLabels": {"alertname": alertname, "severity": severity},
-        "commonLabels": labels,
-        "commonAnnotations": {"summary": "GPU memory over 90%",
-                              "description": f"gpu-node-1 GPU 3 memory is {value}%"},
-        "externalURL": "http://alertmanager.example:9093",
-        "alerts": [{
-            "status": status, "labels": labels,
-            "annotations": {"summary": "GPU memory over 90%",
-                            "description": f"gpu-node-1 GPU 3 memory is {value}%"},
-            "startsAt": "2026-11-28T10:00:00Z",
-            "endsAt": "0001-01-01T00:00:00Z" if status == "firing" else "2026-11-28T10:12:00Z",
-            "generatorURL": "http://prometheus.example:9090/graph?g0.expr=x",
-            "fingerprint": "c0ffee",
-        }],
-    }
-
-
 def body(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload).encode()
+
+
+def make_intake(store: Store, settings: Settings) -> Intake:
+    return Intake(store.intake, Channels(settings.channels), settings.webhook_token,
+                  settings.alerts.webhook_max_bytes)
 
 
 @pytest.fixture
@@ -61,7 +40,8 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 @pytest.fixture
 def intake(store: Store) -> Iterator[Intake]:
-    i = Intake(store, load_settings(webhook_token=TOKEN, alerts={"webhook_max_bytes": 64 * 1024}))
+    i = make_intake(store, load_settings(webhook_token=TOKEN,
+                                         alerts={"webhook_max_bytes": 64 * 1024}))
     yield i
     i.close()
 
@@ -77,11 +57,12 @@ def counts(store: Store) -> tuple[int, int, int]:
 def test_firing_stores_incident_event_and_outbox_then_200(intake: Intake, store: Store) -> None:
     answer = intake.receive(body(notification()), AUTH)
     assert answer.status == 200 and answer.body["status"] == "stored"
-    inc = store.incident(answer.body["incident"])
+    inc = store.incidents.get(answer.body["incident"])
     assert inc is not None and inc.status == "firing" and inc.channel == "#genai-warnings"
     with store.db.session(readonly=True) as s:
-        kinds = sorted((o.kind, o.payload.get("note") or "") for o in s.scalars(select(Outbox)))
-    assert kinds == [("post", ""), ("thread_reply", "runbook")]
+        kinds = sorted((o.kind, o.payload["type"], o.payload.get("note") or "")
+                       for o in s.scalars(select(Outbox)))
+    assert kinds == [("post", "incident_post", ""), ("thread_reply", "thread_note", "runbook")]
 
 
 def test_retries_and_ha_peers_are_absorbed(intake: Intake, store: Store) -> None:
@@ -103,8 +84,8 @@ def test_resolve_then_refire_opens_a_new_incident(intake: Intake, store: Store) 
     assert resolved.body == {"status": "stored", "incident": first, "incident_status": "resolved"}
     refire = intake.receive(body(notification(value="97")), AUTH).body["incident"]
     assert refire != first
-    assert store.incident(first).status == "resolved"  # type: ignore[union-attr]
-    assert store.incident(refire).status == "firing"  # type: ignore[union-attr]
+    assert store.incidents.get(first).status == "resolved"  # type: ignore[union-attr]
+    assert store.incidents.get(refire).status == "firing"  # type: ignore[union-attr]
 
 
 def test_routes_by_severity_and_keeps_drills_apart(intake: Intake, store: Store) -> None:
@@ -114,11 +95,11 @@ def test_routes_by_severity_and_keeps_drills_apart(intake: Intake, store: Store)
                           AUTH)
     drill = intake.receive(body(notification(alertname="GPUTemperatureHigh",
                                              extra={"gameday": "true"})), AUTH)
-    channel = {k: store.incident(a.body["incident"]).channel  # type: ignore[union-attr]
+    channel = {k: store.incidents.get(a.body["incident"]).channel  # type: ignore[union-attr]
                for k, a in (("crit", crit), ("info", info), ("drill", drill))}
     assert channel == {"crit": "#genai-critical", "info": "#genai-alerts",
                        "drill": "#genai-gameday"}
-    assert store.incident(drill.body["incident"]).drill  # type: ignore[union-attr]
+    assert store.incidents.get(drill.body["incident"]).drill  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("auth", [None, "", "Bearer wrong", f"Basic {TOKEN}", TOKEN])
@@ -130,7 +111,7 @@ def test_bad_token_is_401_and_writes_nothing(intake: Intake, store: Store,
 
 
 def test_webhook_is_off_without_a_token(store: Store) -> None:
-    off = Intake(store, load_settings())
+    off = make_intake(store, load_settings())
     answer = off.receive(body(notification()), AUTH)
     off.close()
     assert answer.status == 503 and "GENAI_WEBHOOK_TOKEN" in answer.body["error"]
@@ -175,7 +156,7 @@ def test_go_escaped_html_and_large_bodies_are_taken(intake: Intake, store: Store
     raw = json.dumps(payload).replace("<", "\\u003c").replace(">", "\\u003e").encode()
     answer = intake.receive(raw, AUTH)
     assert answer.status == 200
-    inc = store.incident(answer.body["incident"])
+    inc = store.incidents.get(answer.body["incident"])
     assert inc is not None and inc.labels["pod"] == "<!channel>"
 
 

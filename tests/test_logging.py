@@ -52,7 +52,28 @@ def test_secrets_in_fields_and_messages_are_redacted(out: io.StringIO) -> None:
 
 def test_stdlib_loggers_are_redacted_too(out: io.StringIO) -> None:
     logging.getLogger("slack_sdk").warning("token=%s", SECRETS["slack bot token"])
-    assert out.getvalue().strip() == f"token={REDACTED}"
+    event = json.loads(out.getvalue().strip())
+    assert event["event"] == f"token={REDACTED}"
+    assert (event["logger"], event["level"]) == ("slack_sdk", "warning")
+
+
+def test_every_library_line_is_json(out: io.StringIO) -> None:
+    """uvicorn, alembic, urllib3 errors and tracebacks: one JSON stream. (Python warnings
+    are checked on the real process, where pytest does not catch them first.)"""
+    logging.getLogger("uvicorn.error").info("Started server process [1]")
+    logging.getLogger("alembic.runtime.migration").info("Running upgrade 0002 -> 0003")
+    logging.getLogger("urllib3.connectionpool").error("Retrying after %s", "Bearer abc.def")
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        logging.getLogger("slack_bolt.App").exception("listener failed")
+    lines = out.getvalue().strip().splitlines()
+    events = [json.loads(line) for line in lines]  # every line parses
+    loggers = [e["logger"] for e in events]
+    assert loggers == ["uvicorn.error", "alembic.runtime.migration", "urllib3.connectionpool",
+                       "slack_bolt.App"]
+    assert "abc.def" not in out.getvalue()
+    assert "RuntimeError: boom" in events[3]["exception"]
 
 
 def test_redact_text_leaves_ordinary_text() -> None:

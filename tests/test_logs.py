@@ -5,17 +5,16 @@
   stand-in for the Logs JSON API (POST / with ``X-Amz-Target: Logs_20140328.*``) that answers
   StartQuery with a query id and GetQueryResults with a response in AWS's exact shape
   (tests/fixtures/logs_insights/*.json). boto3 does the real wire protocol both ways.
+  The stand-in is `tests.harness.logs_insights.LogsStandin`.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,9 +23,9 @@ import pytest
 
 from bot.config import KubernetesSettings, load_settings
 from bot.errors import SourceError, UsageError
-from bot.render.blocks import render_blocks
 from bot.render.text import render_text
 from bot.report import Report
+from bot.slack.render.report import render_blocks
 from bot.sources.aws import AwsClients
 from bot.sources.kubernetes import KubernetesSource
 from bot.sources.logs_insights import LogsInsights
@@ -34,6 +33,7 @@ from bot.sources.prometheus import PrometheusSource
 from commands.base import Context
 from commands.logs import COMMAND, QUERIES, parse_window
 from tests.harness.blockkit import validate_blocks
+from tests.harness.logs_insights import LogsStandin
 
 if TYPE_CHECKING:
     from mypy_boto3_logs.type_defs import InputLogEventTypeDef
@@ -64,62 +64,6 @@ def assert_valid_blocks(report: Report) -> None:
 
 def code_of(report: Report) -> str:
     return "\n".join(s.code for s in report.sections if s.code)
-
-
-# ---- a stand-in for the CloudWatch Logs JSON API -------------------------------------------
-
-
-class LogsStandin:
-    """Answers StartQuery / GetQueryResults / StopQuery; records every call it gets."""
-
-    def __init__(self, results: Callable[[], dict[str, Any]]) -> None:
-        self.results = results
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        standin = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                target = self.headers.get("X-Amz-Target", "")
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
-                op = target.removeprefix("Logs_20140328.")
-                standin.calls.append((op, body))
-                if op == "StartQuery":
-                    answer: dict[str, Any] = {"queryId": "12ab3456-12ab-123a-789e-1234567890ab"}
-                elif op == "GetQueryResults":
-                    answer = standin.results()
-                elif op == "StopQuery":
-                    answer = {"success": True}
-                else:
-                    self.send_response(400)
-                    self.end_headers()
-                    return
-                data = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-amz-json-1.1")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def ops(self) -> list[str]:
-        return [op for op, _ in self.calls]
-
-    def __enter__(self) -> LogsStandin:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -287,3 +231,41 @@ def test_windows() -> None:
     assert parse_window("15m") == timedelta(minutes=15)
     assert parse_window("24h") == timedelta(hours=24)
     assert parse_window("7d") == timedelta(days=7)
+
+
+# -- no data is never ok ----------------------------------------------------------------------
+
+
+def test_statistics_insights_did_not_report_are_not_zero(aws_env: None) -> None:
+    """Without `statistics` the summary said "0 records matched of 0 scanned · 0 B scanned"."""
+    answer = {k: v for k, v in fixture("latency").items() if k != "statistics"}
+    with LogsStandin(lambda: answer) as standin:
+        report = COMMAND.run(context(standin.url), ["latency", "6h"])
+    assert report.summary == ("3 rows · Insights reported no scan statistics · last 6h · "
+                              f"{GUIDE_GROUP}")
+    partial = {**answer, "statistics": {"recordsMatched": 23.0}}
+    with LogsStandin(lambda: partial) as standin:
+        report = COMMAND.run(context(standin.url), ["latency", "6h"])
+    assert report.summary.startswith("3 rows · 23 records matched of ? scanned · ? scanned")
+
+
+def test_nothing_scanned_is_not_no_matching_lines(aws_env: None) -> None:
+    """An empty log group (Fluent Bit not shipping) answered `errors` with "No matching log
+    lines", which reads as "no errors". Nothing scanned is said as such."""
+    empty = {"results": [], "status": "Complete",
+             "statistics": {"recordsMatched": 0.0, "recordsScanned": 0.0, "bytesScanned": 0.0}}
+    with LogsStandin(lambda: empty) as standin:
+        report = COMMAND.run(context(standin.url), ["errors", "1h"])
+    assert report.summary == ("No log records at all in the last 1h: nothing to search. Is "
+                              f"Fluent Bit shipping to {GUIDE_GROUP}?")
+    assert "No matching" not in render_text(report)
+    assert_valid_blocks(report)
+
+
+def test_one_row_and_one_record_are_singular(aws_env: None) -> None:
+    one = fixture("latency")
+    one = {**one, "results": one["results"][:1],
+           "statistics": {**one["statistics"], "recordsMatched": 1.0}}
+    with LogsStandin(lambda: one) as standin:
+        report = COMMAND.run(context(standin.url), ["latency", "6h"])
+    assert report.summary.startswith("1 row · 1 record matched of 48,213 scanned · ")

@@ -4,6 +4,7 @@ SQLite (WAL file) and on PostgreSQL (a fresh schema per test)."""
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -18,8 +19,20 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from bot.alerts.outbox import METADATA_EVENT_TYPE, OutboxWorker, metadata_key
-from bot.store import Database, Outbox, OutboxRow, Store, utcnow
+from bot.messages import OutboxMessage, ReportPost
+from bot.report import Report
+from bot.slack.outbox.requests import METADATA_EVENT_TYPE, metadata_key
+from bot.slack.outbox.worker import OutboxWorker
+from bot.store import (
+    Database,
+    Incident,
+    IntakeItem,
+    IntakeResult,
+    Outbox,
+    OutboxRow,
+    Store,
+    utcnow,
+)
 from tests.harness.pg import migrated_url
 from tests.harness.slack import SlackStandin
 
@@ -68,16 +81,26 @@ def workers() -> Iterator[list[OutboxWorker]]:
         w.stop()
 
 
-def render(row: OutboxRow) -> dict[str, Any] | None:
-    """Test rows carry their Slack fields in the payload; incident rows get a short text."""
-    if "msg" in row.payload:
-        msg = row.payload["msg"]
-        return dict(msg) if msg is not None else None
-    return {"text": f"{row.kind} {row.incident_public_id}"}
+def render(message: OutboxMessage) -> dict[str, Any] | None:
+    """Test reports carry the Slack fields to send (JSON in the summary; "null" drops the
+    row); incident messages get a short text naming their delivery and incident."""
+    if isinstance(message, ReportPost):
+        fields = json.loads(message.report.summary)
+        return dict(fields) if fields is not None else None
+    return {"text": f"{message.delivery.value} {getattr(message, 'incident', '')}"}
+
+
+def raw(key: str, fields: dict[str, Any] | None) -> ReportPost:
+    return ReportPost(report=Report(title=key, summary=json.dumps(fields)))
 
 
 def enqueue(store: Store, key: str, channel: str, **msg: Any) -> None:
-    assert store.enqueue("post", channel, {"msg": msg}, key)
+    assert store.outbox.enqueue(raw(key, msg), channel, key)
+
+
+def record(store: Store, body: dict[str, Any], channel: str,
+           thread_ts: str | None = None) -> IntakeResult:
+    return store.intake.record(IntakeItem(body, channel, thread_ts, intro=None))
 
 
 def rows(store: Store) -> dict[str, Outbox]:
@@ -98,16 +121,16 @@ def keys_posted(slack: SlackStandin) -> Counter[str]:
 
 def drain(worker: OutboxWorker, store: Store, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
-    while store.outbox_pending_count():
-        assert time.monotonic() < deadline, f"not drained: {store.outbox_counts()}"
+    while store.outbox.pending_count():
+        assert time.monotonic() < deadline, f"not drained: {store.outbox.counts()}"
         if not worker.run_once():
             time.sleep(0.01)
 
 
 def wait_drained(store: Store, timeout: float) -> float:
     start = time.monotonic()
-    while store.outbox_pending_count():
-        assert time.monotonic() - start < timeout, f"not drained: {store.outbox_counts()}"
+    while store.outbox.pending_count():
+        assert time.monotonic() - start < timeout, f"not drained: {store.outbox.counts()}"
         time.sleep(0.05)
     return time.monotonic() - start
 
@@ -132,7 +155,7 @@ def am_payload(status: str, group: str = "gpu") -> dict[str, Any]:
 def test_posts_in_order_and_keeps_ts(store: Store, slack: SlackStandin, client: WebClient) -> None:
     seen: list[tuple[str, str]] = []
     with structlog.testing.capture_logs() as logs:
-        worker = OutboxWorker(store, client, render, worker_id="w1",
+        worker = OutboxWorker(store.outbox, client, render, worker_id="w1",
                               on_sent=lambda row, ts: seen.append((row.dedupe_key, ts)), **FAST)
         for i in range(6):
             enqueue(store, f"k{i}", "C1", text=f"message {i}")
@@ -156,12 +179,12 @@ def test_posts_in_order_and_keeps_ts(store: Store, slack: SlackStandin, client: 
 def test_reply_goes_into_the_thread_and_update_edits_in_place(
     store: Store, slack: SlackStandin, client: WebClient
 ) -> None:
-    worker = OutboxWorker(store, client, render, worker_id="w1", **FAST)
-    fired = store.record_notification(am_payload("firing"), "C1")
-    store.record_notification(am_payload("resolved"), "C1")  # update + reply wait for the post
+    worker = OutboxWorker(store.outbox, client, render, worker_id="w1", **FAST)
+    fired = record(store, am_payload("firing"), "C1")
+    record(store, am_payload("resolved"), "C1")  # update + reply wait for the post
     drain(worker, store)
     assert fired.public_id is not None
-    inc = store.incident(fired.public_id)
+    inc = store.incidents.get(fired.public_id)
     assert inc is not None and inc.slack_ts is not None
     (post,) = [m for m in slack.messages["C1"] if m["ts"] == inc.slack_ts]
     assert post["text"] == f"update {fired.public_id}" and "edited" in post
@@ -178,21 +201,21 @@ def test_anchored_incident_posts_into_the_existing_thread(
     store: Store, slack: SlackStandin, client: WebClient
 ) -> None:
     root = client.chat_postMessage(channel="C1", text="[FIRING:1] GPUMemoryHigh")["ts"]
-    store.record_notification(am_payload("firing"), "C1", thread_ts=root)
-    drain(OutboxWorker(store, client, render, worker_id="w1", **FAST), store)
+    record(store, am_payload("firing"), "C1", thread_ts=root)
+    drain(OutboxWorker(store.outbox, client, render, worker_id="w1", **FAST), store)
     assert [m.get("thread_ts") for m in slack.messages["C1"]] == [root, root]
 
 
 def test_render_none_drops_the_row(store: Store, slack: SlackStandin, client: WebClient) -> None:
-    assert store.enqueue("post", "C1", {"msg": None}, "gone")
-    assert OutboxWorker(store, client, render, worker_id="w1", **FAST).run_once() == 1
+    assert store.outbox.enqueue(raw("gone", None), "C1", "gone")
+    assert OutboxWorker(store.outbox, client, render, worker_id="w1", **FAST).run_once() == 1
     assert rows(store)["gone"].state == "done" and slack.calls == []
 
 
 def test_notify_wakes_the_loop(
     store: Store, slack: SlackStandin, client: WebClient, workers: list[OutboxWorker]
 ) -> None:
-    worker = OutboxWorker(store, client, render, worker_id="w1", idle_sleep_s=5.0,
+    worker = OutboxWorker(store.outbox, client, render, worker_id="w1", idle_sleep_s=5.0,
                           per_channel_interval_s=0.02)
     workers.append(worker)
     worker.start()
@@ -219,8 +242,9 @@ def test_429_storm_delivers_every_row_exactly_once(
     for i in range(200):
         enqueue(store, f"k{i:03d}", channels[i % 5], text=f"alert {i}")
     slack.set_429_ratio(0.3, retry_after=1)
-    group = [OutboxWorker(store if n == 0 else stores(), client, render, worker_id=f"w{n}",
-                          per_channel_interval_s=0.02) for n in range(replicas)]
+    group = [OutboxWorker((store if n == 0 else stores()).outbox, client, render,
+                          worker_id=f"w{n}", per_channel_interval_s=0.02)
+             for n in range(replicas)]
     workers.extend(group)
     for w in group:
         w.start()
@@ -231,7 +255,7 @@ def test_429_storm_delivers_every_row_exactly_once(
           f" {len(posts)} postMessage calls, {len(limited)} answered 429, "
           f"sent {[w.stats['sent'] for w in group]}")
     assert keys_posted(slack) == Counter({f"k{i:03d}": 1 for i in range(200)})
-    assert store.outbox_counts()["done"] == 200
+    assert store.outbox.counts()["done"] == 200
     assert all(o.attempts == 0 for o in rows(store).values())  # 429s are not failures
     assert len(limited) > 30 and elapsed < 45
     if replicas > 1:
@@ -261,7 +285,7 @@ def test_server_error_backs_off_then_succeeds(
 ) -> None:
     slack.fail_next("chat.postMessage", 1, status=500)
     enqueue(store, "k", "C1", text="after a 500")
-    worker = OutboxWorker(store, client, render, worker_id="w1", **FAST)
+    worker = OutboxWorker(store.outbox, client, render, worker_id="w1", **FAST)
     workers.append(worker)
     worker.start()
     wait_drained(store, timeout=5)
@@ -282,7 +306,7 @@ def test_pacing_per_channel_while_two_channels_interleave(
         enqueue(store, f"a{i}", "CA", text=f"a{i}")
     for i in range(3):
         enqueue(store, f"b{i}", "CB", text=f"b{i}")
-    worker = OutboxWorker(store, client, render, worker_id="w1", per_channel_interval_s=1.0)
+    worker = OutboxWorker(store.outbox, client, render, worker_id="w1", per_channel_interval_s=1.0)
     workers.append(worker)
     worker.start()
     elapsed = wait_drained(store, timeout=10)
@@ -301,7 +325,7 @@ def test_invalid_blocks_fall_back_to_text(
 ) -> None:
     too_long = {"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}
     enqueue(store, "k", "C1", text="GPU memory high on ip-10-0-1-5", blocks=[too_long])
-    drain(OutboxWorker(store, client, render, worker_id="w1", **FAST), store)
+    drain(OutboxWorker(store.outbox, client, render, worker_id="w1", **FAST), store)
     calls = slack.calls_to("chat.postMessage")
     assert [c.response.get("error") for c in calls] == ["invalid_blocks", None]
     (msg,) = slack.messages["C1"]
@@ -316,7 +340,7 @@ def test_permanent_error_is_dead_at_once(
 ) -> None:
     slack.set_channel_error("CGONE", "channel_not_found")
     enqueue(store, "k", "CGONE", text="x")
-    worker = OutboxWorker(store, client, render, worker_id="w1", **FAST)
+    worker = OutboxWorker(store.outbox, client, render, worker_id="w1", **FAST)
     assert worker.run_once() == 1
     row = rows(store)["k"]
     assert row.state == "dead" and row.last_error is not None
@@ -329,7 +353,7 @@ def test_dead_after_max_attempts_keeps_the_error(
 ) -> None:
     slack.fail_next("chat.postMessage", 3, status=500)
     enqueue(store, "k", "C1", text="x")
-    worker = OutboxWorker(store, client, render, worker_id="w1", max_attempts=3,
+    worker = OutboxWorker(store.outbox, client, render, worker_id="w1", max_attempts=3,
                           max_backoff_s=0.01, **FAST)
     drain(worker, store)
     row = rows(store)["k"]
@@ -343,7 +367,7 @@ def test_the_clients_own_429_retries_are_not_used(
 ) -> None:
     given = WebClient(base_url=slack.api_url, token=slack.bot_token,
                       retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=5)])
-    worker = OutboxWorker(store, given, render, worker_id="w1", **FAST)
+    worker = OutboxWorker(store.outbox, given, render, worker_id="w1", **FAST)
     assert worker.client is not given and worker.client.retry_handlers == []
     assert worker.client.token == given.token and worker.client.base_url == given.base_url
     assert given.retry_handlers  # the caller's client is left as it was
@@ -375,22 +399,31 @@ def test_worker_that_died_before_commit_is_adopted_not_reposted(
     root = client.chat_postMessage(channel="C1", text="root")["ts"]
     healthy = stores()
     enqueue(healthy, "post", "C1", text="the alert")
-    assert healthy.enqueue("thread_reply", "C1", {"msg": {"text": "the runbook",
-                                                          "thread_ts": root}}, "reply")
+    # An incident anchored in Alertmanager's post: its runbook note goes into that thread.
+    healthy.intake.record(IntakeItem(am_payload("firing"), "C1", root))
+    with healthy.db.session() as s:
+        for row in s.scalars(select(Outbox)):
+            if row.kind == "thread_reply":
+                row.dedupe_key = "reply"
+            elif row.incident_id is not None:
+                s.delete(row)  # only the note matters here
+    with healthy.db.session() as s:  # the incident's post went out before
+        for inc in s.scalars(select(Incident)):
+            inc.slack_ts = root
 
     def gone(*_: Any, **__: Any) -> Any:
         raise OperationalError("UPDATE outbox", {}, Exception("server closed the connection"))
 
     dying = stores()
-    dying.complete_outbox = gone  # type: ignore[method-assign]
-    dying.release_outbox = gone  # type: ignore[method-assign]
-    dying.retry_outbox = gone  # type: ignore[method-assign]
-    w1 = OutboxWorker(dying, client, render, worker_id="w1", lease_s=30, **FAST)
+    dying.outbox.complete = gone  # type: ignore[method-assign]
+    dying.outbox.release = gone  # type: ignore[method-assign]
+    dying.outbox.retry = gone  # type: ignore[method-assign]
+    w1 = OutboxWorker(dying.outbox, client, render, worker_id="w1", lease_s=30, **FAST)
     w1.run_once()
     assert keys_posted(slack) == {"post": 1, "reply": 1}
     assert {o.state for o in rows(healthy).values()} == {"sending"}
 
-    w2 = OutboxWorker(healthy, client, render, worker_id="w2", lease_s=30, **FAST)
+    w2 = OutboxWorker(healthy.outbox, client, render, worker_id="w2", lease_s=30, **FAST)
     assert w2.run_once() == 0  # w1's claim still holds
     assert w2.run_once(now=utcnow() + timedelta(seconds=31)) == 2
     assert w2.stats["adopted"] == 2 and w2.stats["sent"] == 0
@@ -414,17 +447,17 @@ def test_rate_limited_lookup_keeps_the_row_suspect(
     failure, but still marked as possibly sent: the next claim checks again and adopts."""
     store = stores()
     enqueue(store, "k", "C1", text="x")
-    assert len(store.claim_outbox("vanished", 10, utcnow(), 30)) == 1
+    assert len(store.outbox.claim("vanished", 10, utcnow(), 30)) == 1
     client.chat_postMessage(channel="C1", text="x", metadata={
         "event_type": METADATA_EVENT_TYPE, "event_payload": {"key": "k"}})
     later = utcnow() + timedelta(seconds=31)
     slack.fail_next("conversations.history", 1, status=429, retry_after=1)
-    w2 = OutboxWorker(store, client, render, worker_id="w2", **FAST)
+    w2 = OutboxWorker(store.outbox, client, render, worker_id="w2", **FAST)
     assert w2.run_once(now=later) == 0
     stored = rows(store)["k"]
     assert (stored.state, stored.attempts) == ("pending", 1)  # the vanished worker's attempt
     assert stored.last_error is not None and "ratelimited" in stored.last_error
-    w3 = OutboxWorker(store, client, render, worker_id="w3", **FAST)
+    w3 = OutboxWorker(store.outbox, client, render, worker_id="w3", **FAST)
     assert w3.run_once(now=later + timedelta(seconds=2)) == 1
     assert w3.stats["adopted"] == 1 and keys_posted(slack) == {"k": 1}
     assert rows(store)["k"].slack_ts == slack.messages["C1"][0]["ts"]
@@ -436,13 +469,14 @@ def test_a_failing_row_or_store_does_not_stop_the_loop(
 ) -> None:
     broken = {"render": 1, "claim": 1}
 
-    def flaky_render(row: OutboxRow) -> dict[str, Any] | None:
-        if row.dedupe_key == "bad" and broken["render"]:
+    def flaky_render(message: OutboxMessage) -> dict[str, Any] | None:
+        if isinstance(message, ReportPost) and message.report.title == "bad" \
+                and broken["render"]:
             broken["render"] -= 1
             raise KeyError("template")
-        return render(row)
+        return render(message)
 
-    real_claim = store.claim_outbox
+    real_claim = store.outbox.claim
 
     def flaky_claim(*args: Any, **kwargs: Any) -> list[OutboxRow]:
         if broken["claim"]:
@@ -450,10 +484,10 @@ def test_a_failing_row_or_store_does_not_stop_the_loop(
             raise OperationalError("SELECT", {}, Exception("connection refused"))
         return real_claim(*args, **kwargs)
 
-    monkeypatch.setattr(store, "claim_outbox", flaky_claim)
+    monkeypatch.setattr(store.outbox, "claim", flaky_claim)
     for key in ("a", "bad", "c"):
         enqueue(store, key, "C1", text=key)
-    worker = OutboxWorker(store, client, flaky_render, worker_id="w1", max_backoff_s=0.05,
+    worker = OutboxWorker(store.outbox, client, flaky_render, worker_id="w1", max_backoff_s=0.05,
                           **FAST)
     workers.append(worker)
     worker.start()
@@ -470,20 +504,20 @@ def test_store_claim_markers(store: Store) -> None:
     sending, and a release does not count an attempt unless the row may have been sent."""
     t0 = utcnow()
     for key in ("a", "b"):
-        assert store.enqueue("post", "C1", {}, key, now=t0)
-    assert store.enqueue("post", "C2", {}, "c", now=t0)
-    first = store.claim_outbox("w1", 10, t0, 30, exclude_channels=["C2"])
+        assert store.outbox.enqueue(raw(key, {}), "C1", key, now=t0)
+    assert store.outbox.enqueue(raw("c", {}), "C2", "c", now=t0)
+    first = store.outbox.claim("w1", 10, t0, 30, exclude_channels=["C2"])
     assert [(r.dedupe_key, r.reclaimed, r.may_have_been_sent) for r in first] == [
         ("a", False, False), ("b", False, False)]
     assert first[0].created_at == t0
-    again = store.claim_outbox("w2", 10, t0 + timedelta(seconds=31), 30)
+    again = store.outbox.claim("w2", 10, t0 + timedelta(seconds=31), 30)
     assert [(r.dedupe_key, r.reclaimed) for r in again] == [("a", True), ("b", True), ("c", False)]
-    assert store.mark_sending(first[0].id, "w1", t0 + timedelta(seconds=31), 30) is None
-    until = store.mark_sending(again[0].id, "w2", t0 + timedelta(seconds=40), 30)
+    assert store.outbox.mark_sending(first[0].id, "w1", t0 + timedelta(seconds=31), 30) is None
+    until = store.outbox.mark_sending(again[0].id, "w2", t0 + timedelta(seconds=40), 30)
     assert until == t0 + timedelta(seconds=70)
-    assert store.release_outbox([r.id for r in again], worker_id="w1") == 0  # not w1's
-    assert store.release_outbox([again[0].id], worker_id="w2") == 1
-    assert store.release_outbox([again[1].id], worker_id="w2", may_have_been_sent=True,
+    assert store.outbox.release([r.id for r in again], worker_id="w1") == 0  # not w1's
+    assert store.outbox.release([again[0].id], worker_id="w2") == 1
+    assert store.outbox.release([again[1].id], worker_id="w2", may_have_been_sent=True,
                                 next_attempt_at=t0 + timedelta(minutes=1), error="429") == 1
     stored = rows(store)
     assert (stored["a"].state, stored["a"].attempts, stored["a"].next_attempt_at) == (
@@ -499,7 +533,7 @@ def test_lost_answer_is_adopted_not_reposted(
 ) -> None:
     slack.drop_next_response("chat.postMessage")  # Slack posts it, the answer never arrives
     enqueue(store, "k", "C1", text="x")
-    worker = OutboxWorker(store, client, render, worker_id="w1", max_backoff_s=0.01, **FAST)
+    worker = OutboxWorker(store.outbox, client, render, worker_id="w1", max_backoff_s=0.01, **FAST)
     drain(worker, store)
     assert keys_posted(slack) == {"k": 1} and len(slack.calls_to("chat.postMessage")) == 1
     row = rows(store)["k"]
@@ -518,7 +552,8 @@ def test_two_workers_on_postgresql_deliver_each_row_once(
     channels = [f"C{i}" for i in range(4)]
     for i in range(100):
         enqueue(first, f"k{i:03d}", channels[i % 4], text=f"alert {i}")
-    pair = [OutboxWorker(s, client, render, worker_id=f"replica-{n}", per_channel_interval_s=0.02)
+    pair = [OutboxWorker(s.outbox, client, render, worker_id=f"replica-{n}",
+                         per_channel_interval_s=0.02)
             for n, s in enumerate((first, stores()))]
     workers.extend(pair)
     for w in pair:

@@ -8,11 +8,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.dispatch import MAX_ARGS_CHARS, Invocation, parse
-from bot.render.blocks import render_blocks
-from bot.render.mrkdwn import escape
 from bot.render.text import render_text
 from bot.report import Action, Report, Row, Section, Status
-from bot.roles import Role
+from bot.roles import Caller, Role
+from bot.slack.render.mrkdwn import escape
+from bot.slack.render.report import render_blocks
 from tests.harness.blockkit import validate_blocks
 
 HOSTILE = ["<!channel>", "<@U123ABC>", "<!here|here>", "*bold*", "`code`", "~x~", "_i_",
@@ -38,7 +38,7 @@ def test_status_report_renders_valid_blocks() -> None:
     blocks = render_blocks(report)
     assert validate_blocks(blocks) == []
     assert blocks[0] == {"type": "header", "text": {"type": "plain_text",
-                                                    "text": "Daily checklist"}}
+                                                    "text": "Daily checklist", "emoji": True}}
     text = _all_text(blocks)
     assert ":red_circle: *GPU nodes Ready*  2/3 Ready  (threshold all Ready)" in text
     assert "gpu-2 (KubeletNotReady)" in text
@@ -106,20 +106,23 @@ def test_text_renderer_shows_status_value_and_threshold() -> None:
     assert "prometheus: cannot connect" in text
 
 
+VIEWER = Caller("U1", Role.VIEWER)
+
+
 def test_parse_bad_input_gets_usage_or_refusal() -> None:
     for text in ["", "   ", "frobnicate", "'unbalanced"]:
-        result = parse(text, Role.VIEWER)
+        result = parse(text, VIEWER)
         assert isinstance(result, Report)
         assert any("Usage: /genai" in line for s in result.sections for line in s.lines)
-    too_long = parse("status " + "x" * MAX_ARGS_CHARS, Role.VIEWER)
+    too_long = parse("status " + "x" * MAX_ARGS_CHARS, VIEWER)
     assert isinstance(too_long, Report)
     assert "limit is 500" in render_text(too_long)
-    ok = parse("STATUS", Role.VIEWER)
+    ok = parse("STATUS", VIEWER)
     assert isinstance(ok, Invocation) and ok.command.name == "status"
 
 
 def test_unknown_subcommand_is_echoed_escaped() -> None:
-    result = parse("<!channel> *boom*", Role.VIEWER)
+    result = parse("<!channel> *boom*", VIEWER)
     assert isinstance(result, Report)
     text = _all_text(render_blocks(result))
     assert "&lt;!channel&gt;" in text and "<!channel>" not in text

@@ -83,7 +83,7 @@ def test_kubernetes_lists_are_paged_and_complete() -> None:
 def test_roles_from_users_and_usergroups() -> None:
     from slack_sdk import WebClient
 
-    from bot.app import usergroup_members
+    from bot.slack.client import usergroup_members
 
     with SlackStandin() as slack:
         slack.usergroups = {"S0ONCALL": ["U2", "U3"]}
@@ -103,3 +103,28 @@ def test_roles_fail_closed_when_slack_is_unreachable() -> None:
 
     resolver = RoleResolver(RoleSettings(responders=["S0ONCALL"]), broken)
     assert resolver.role_of("U2") is Role.VIEWER
+    # The lookup failure is said, not passed off as "you are a viewer" (defect o).
+    caller = resolver.caller("U2")
+    assert caller.lookup_error == "Slack did not list usergroup S0ONCALL (OSError)"
+    refusal = caller.refusal("acknowledge alerts", Role.RESPONDER)
+    assert refusal.startswith("Could not check whether you are one of the responders")
+    assert "you are a viewer" not in refusal
+
+
+def test_a_failed_usergroup_lookup_is_logged_with_slacks_error() -> None:
+    """Slack's error from usergroups.users.list (here a usergroup it does not know): logged
+    with the code, told to the user."""
+    import structlog.testing
+    from slack_sdk import WebClient
+
+    from bot.slack.client import usergroup_members
+
+    with SlackStandin() as slack:
+        client = WebClient(token=slack.bot_token, base_url=slack.api_url)
+        resolver = RoleResolver(RoleSettings(responders=["S0ONCALL"]), usergroup_members(client))
+        with structlog.testing.capture_logs() as logs:
+            caller = resolver.caller("U2")
+    assert caller.role is Role.VIEWER and caller.lookup_error is not None
+    assert "no_such_subteam" in caller.lookup_error
+    (entry,) = [e for e in logs if e["event"] == "usergroup_lookup_failed"]
+    assert entry["usergroup"] == "S0ONCALL" and entry["error"] == "no_such_subteam"

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from bot.report import Status
-from tests.conftest import BotFactory, Cluster
+from tests.harness.bots import BotFactory, Cluster
 from tests.harness.procs import free_port
 from tests.harness.rbac import assert_all_allowed
 from tests.harness.slack import Call, SlackStandin

@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
@@ -30,9 +28,9 @@ import pytest
 import requests
 
 from bot.config import AwsSettings, KubernetesSettings, Settings, load_settings
-from bot.render.blocks import render_blocks
 from bot.render.text import render_text
 from bot.report import Report, Row, Status
+from bot.slack.render.report import render_blocks
 from bot.sources.aws import AwsClients
 from bot.sources.inventory import parse_ecr_image
 from bot.sources.kubernetes import KubernetesSource
@@ -40,6 +38,7 @@ from bot.sources.prometheus import PrometheusSource
 from commands.base import Context
 from commands.weekly import COMMAND, sparkline
 from tests.harness.blockkit import validate_blocks
+from tests.harness.failing_aws import FailingAws
 from tests.harness.kube import KubeStandin, pod, pvc
 from tests.harness.procs import PrometheusProcess, backfill_openmetrics, require_binary
 from tests.harness.rbac import assert_all_allowed
@@ -285,7 +284,7 @@ def test_weekly_reports_all_four_sections(prometheus: PrometheusProcess, world: 
     assert pending.status is Status.WARN and pending.value.startswith("0 → 3 "), pending
     nodes = rows["GPU nodes trend"]
     assert nodes.status is Status.OK and nodes.value.startswith("2 → 3 "), nodes
-    assert "+1 nodes" in nodes.detail
+    assert "+1 node over the week" in nodes.detail  # one node, not "1 nodes"
 
     scan = rows["Image scan findings"]
     assert scan.status is Status.FAIL and scan.value == "2 critical, 6 high", scan
@@ -307,40 +306,10 @@ def test_weekly_reports_all_four_sections(prometheus: PrometheusProcess, world: 
     assert report.status is Status.FAIL
 
 
-class _FailingAws(BaseHTTPRequestHandler):
-    """Answers ECR (JSON protocol) with AccessDenied and EC2 (query protocol) with throttling."""
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        if self.headers.get("X-Amz-Target", "").startswith("AmazonEC2ContainerRegistry"):
-            body = json.dumps({"__type": "AccessDeniedException",
-                               "message": "not authorized to perform ecr:Describe"}).encode()
-            self._reply(400, body, "application/x-amz-json-1.1")
-        else:
-            body = (b"<Response><Errors><Error><Code>RequestLimitExceeded</Code>"
-                    b"<Message>Request limit exceeded.</Message></Error></Errors>"
-                    b"<RequestID>1</RequestID></Response>")
-            self._reply(503, body, "text/xml")
-
-    def _reply(self, code: int, body: bytes, ctype: str) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def failing_aws() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FailingAws)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with FailingAws() as server:
+        yield server.url
 
 
 def test_aws_denied_and_throttled_turn_only_their_sections_unknown(
@@ -397,3 +366,120 @@ def test_sparkline_shapes() -> None:
     assert len(sparkline([float(i) for i in range(169)])) == 28
     assert sparkline([0, 0, 0]) == "▁▁▁"
 
+
+
+# -- no data is never ok ----------------------------------------------------------------------
+
+
+def _scan_status_result(repo: str, tag: str, status: str) -> dict[str, Any]:
+    return {"registryId": ACCOUNT, "repositoryName": repo, "imageId": {"imageTag": tag},
+            "imageScanStatus": {"status": status, "description": "seeded"},
+            "imageScanFindings": {"findings": [], "findingSeverityCounts": {}}}
+
+
+def _namespace_context(kube_url: str, aws_url: str, namespace: str) -> Context:
+    settings = load_settings(aws={"endpoint_url": aws_url, "region": REGION},
+                             thresholds={"inference_namespace": namespace})
+    return Context(
+        settings=settings,
+        prometheus=PrometheusSource("http://127.0.0.1:1", timeout_s=1),
+        kubernetes=KubernetesSource(KubernetesSettings(mode="url", url=kube_url, timeout_s=5)),
+        aws=AwsClients(AwsSettings(endpoint_url=aws_url, region=REGION, timeout_s=5)),
+    )
+
+
+def test_images_without_scan_results_are_not_scanned_clean(moto_server: str) -> None:
+    """"0 of 1 images scanned clean" with ✅ was the bug: an image without findings is
+    unknown (scan unreadable) or a gap to fix (never scanned), never clean."""
+    from commands.weekly import security_rows
+
+    suffix = uuid.uuid4().hex[:6]
+    ecr = boto3.client("ecr", region_name=REGION, endpoint_url=moto_server)
+    images: dict[str, str] = {}
+    for repo in ("never", "broken"):
+        name = f"noscan-{suffix}/{repo}"
+        uri = ecr.create_repository(repositoryName=name)["repository"]["repositoryUri"]
+        ecr.put_image(repositoryName=name, imageManifest=_manifest(name), imageTag="v1")
+        images[repo] = f"{uri}:v1"
+    ecr.start_image_scan(repositoryName=f"noscan-{suffix}/broken", imageId={"imageTag": "v1"})
+    resp = requests.post(f"{moto_server}/moto-api/static/ecr/scan-finding-results", json={
+        "results": [_scan_status_result(f"noscan-{suffix}/broken", "v1", "FINDINGS_UNAVAILABLE")],
+        "region": REGION, "account_id": ACCOUNT}, timeout=10)
+    assert resp.status_code == 201, resp.text
+    kube = KubeStandin().start()
+    try:
+        for repo, image in images.items():
+            kube.add(pod(f"{repo}-5d9c8-x1", namespace=f"ns-{repo}", image=image))
+        for repo, expected in (("never", Status.WARN), ("broken", Status.UNKNOWN)):
+            rows = security_rows(_namespace_context(kube.url, moto_server, f"ns-{repo}"))
+            findings, unscanned = rows
+            assert findings.status is Status.UNKNOWN, findings
+            assert findings.value == "unknown" and "clean" not in findings.detail
+            assert findings.detail == "0 of 1 image scanned: see Images not scanned"
+            assert unscanned.status is expected and unscanned.value == "1 of 1 image"
+        assert unscanned.detail == f"{images['broken']}: not scanned: scan findings unavailable"
+    finally:
+        kube.stop()
+
+
+def test_claims_without_an_ebs_volume_are_unknown_not_zero_of_zero(moto_server: str) -> None:
+    from commands.weekly import backup_rows
+
+    kube = KubeStandin().start()
+    try:
+        efs = _pv("pv-efs", "fs-0123")
+        efs["spec"].pop("csi")
+        efs["spec"]["csi"] = {"driver": "efs.csi.aws.com", "volumeHandle": "fs-0123"}
+        kube.add(pvc("shared-weights", namespace="ns-efs", volume_name="pv-efs"))
+        kube.add(efs)
+        [row] = backup_rows(_namespace_context(kube.url, moto_server, "ns-efs"))
+    finally:
+        kube.stop()
+    assert row.status is Status.UNKNOWN and row.value == "unknown", row
+    assert "0/0" not in row.value
+    assert row.detail == ("no EBS volume behind the 1 PVC in ns-efs: shared-weights: not "
+                          "checked: not EBS (CSI driver efs.csi.aws.com)")
+
+
+@pytest.fixture(scope="module")
+def young_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusProcess]:
+    """Two days of cost history: there is no last week to compare with."""
+    require_binary("prometheus", "the weekly checklist reads real Prometheus")
+    require_binary("promtool", "two days of history are backfilled with promtool")
+    work = tmp_path_factory.mktemp("weekly-young")
+    now = time.time() - 5
+    times = [now - k * STEP_S for k in range(2 * 24 * 3600 // STEP_S, -1, -1)]
+    series = {
+        "node_total_hourly_cost": '{node="gpu-a"} 14.0',
+        "node_gpu_hourly_cost": '{node="gpu-a"} 4.0',
+        "container_gpu_allocation": '{namespace="inference",node="gpu-a",pod="llama"} 1.0',
+    }
+    lines: list[str] = []
+    for name, sample in series.items():
+        lines.append(f"# TYPE {name} gauge")
+        lines += [f"{name}{sample} {t:.3f}" for t in times]
+    (work / "history.om").write_text("\n".join([*lines, "# EOF"]) + "\n")
+    backfill_openmetrics(work / "history.om", work / "data", max_block_duration="24h")
+    prom = PrometheusProcess([], tsdb_path=work / "data").start()
+    try:
+        prom.wait_until("count(last_over_time(node_total_hourly_cost[1h]))", lambda r: bool(r))
+        yield prom
+    finally:
+        prom.stop()
+
+
+def test_cost_without_last_week_is_unknown_not_ok(young_prometheus: PrometheusProcess) -> None:
+    """No last week is no comparison: neither "ok" for the cluster cost nor every namespace
+    "new" (a false anomaly) for the GPU cost."""
+    from commands.weekly import cost_rows
+
+    ctx = Context(settings=load_settings(),
+                  prometheus=PrometheusSource(young_prometheus.url, timeout_s=5),
+                  kubernetes=KubernetesSource(KubernetesSettings()))
+    week, anomalies = cost_rows(ctx)
+    assert week.status is Status.UNKNOWN, week
+    assert week.value.endswith(" this week") and "no node_total_hourly_cost data for last week" \
+        in week.detail
+    assert anomalies.status is Status.UNKNOWN, anomalies
+    assert anomalies.value == "no data for last week" and "(new)" not in anomalies.detail
+    assert anomalies.detail.startswith("1 namespace with GPU cost this week; ")

@@ -12,6 +12,8 @@ Alertmanager facts this module encodes:
 - ``commonAnnotations`` drops any annotation that differs between alerts, so the
   description is rebuilt from the alerts themselves (deduplicated, one per line);
 - a firing alert's ``endsAt`` is Go's zero time ``0001-01-01T00:00:00Z``: read as None;
+- durations run from Alertmanager's ``startsAt`` to its ``endsAt``, not from when the bot
+  heard: a notification can arrive minutes after the alert fired (``group_wait``, a retry);
 - a resolved notification repeats the last *firing* annotations, so their values (``value is
   95%``) are stale: :attr:`AlertView.annotations_are_stale` says so.
 """
@@ -23,7 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.store.models import AlertEvent, Incident, as_utc, utcnow
+from bot.store.models import AlertEvent, Incident
+from bot.times import as_utc, humanize_duration, parse_time, utcnow
 
 __all__ = [
     "HIDDEN_LABELS",
@@ -58,35 +61,6 @@ NOISE_LABELS: frozenset[str] = frozenset(
         "team", "gameday", "cluster", "region",
     }
 )
-
-_GO_ZERO_YEAR = 1
-
-
-def parse_time(value: Any) -> datetime | None:
-    """An Alertmanager RFC 3339 timestamp as aware UTC; None for Go's zero time or garbage."""
-    if isinstance(value, datetime):
-        return None if value.year <= _GO_ZERO_YEAR else as_utc(value)
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    # Go prints up to nine fractional digits; Python takes at most six.
-    dot = text.find(".")
-    if dot >= 0:
-        end = dot + 1
-        while end < len(text) and text[end].isdigit():
-            end += 1
-        digits = text[dot + 1 : end][:6]
-        text = text[:dot] + ("." + digits.ljust(6, "0") if digits else "") + text[end:]
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.year <= _GO_ZERO_YEAR:
-        return None
-    return as_utc(parsed)
-
 
 def _str(value: Any) -> str:
     if value is None:
@@ -125,21 +99,6 @@ def _host_of(labels: Mapping[str, str]) -> str | None:
         if value:
             return value
     return None
-
-
-def humanize_duration(seconds: float) -> str:
-    """``45 s``, ``3 m``, ``2 h 5 m``, ``1 d 3 h`` (two units at most, rounded down)."""
-    total = max(0, int(seconds))
-    if total < 60:
-        return f"{total} s"
-    minutes, _ = divmod(total, 60)
-    if minutes < 60:
-        return f"{minutes} m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes} m" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
 
 
 @dataclass(frozen=True)
@@ -188,7 +147,7 @@ class AlertView:
     labels: dict[str, str]  # the group's common labels
     annotations: dict[str, str]  # the group's common annotations
     alerts: list[AlertItem]
-    opened_at: datetime
+    opened_at: datetime  # when the bot heard; see began_at
     resolved_at: datetime | None
     resolved_by: str | None
     acked_by: str | None
@@ -197,6 +156,8 @@ class AlertView:
     silenced_until: datetime | None
     drill: bool
     truncated_alerts: int = 0
+    started_at: datetime | None = None  # Alertmanager's startsAt (the group's earliest)
+    ended_at: datetime | None = None  # Alertmanager's endsAt once resolved
     # Who set the silence; the incident row does not keep it (the audit log does), so
     # callers that know it pass it with dataclasses.replace().
     silenced_by: str | None = None
@@ -234,6 +195,8 @@ class AlertView:
             silenced_until=as_utc(incident.silenced_until) if incident.silenced_until else None,
             drill=bool(incident.drill),
             truncated_alerts=truncated,
+            started_at=as_utc(incident.started_at) if incident.started_at else None,
+            ended_at=as_utc(incident.ended_at) if incident.ended_at else None,
         )
 
     # -- state ----------------------------------------------------------------------------
@@ -260,15 +223,23 @@ class AlertView:
         value they quote is no longer current."""
         return self.is_resolved
 
+    @property
+    def began_at(self) -> datetime:
+        """When it started firing: Alertmanager's startsAt, else when the bot heard."""
+        return self.started_at or self.opened_at
+
     def duration(self, now: datetime) -> float:
-        """Seconds from opening to resolution (or to ``now`` while firing)."""
-        end = self.resolved_at if self.resolved_at is not None else as_utc(now)
-        return max(0.0, (end - self.opened_at).total_seconds())
+        """Seconds firing: from startsAt to endsAt (to the resolve when a person resolved
+        it, or to ``now`` while firing)."""
+        end = (self.ended_at or self.resolved_at) if self.is_resolved else None
+        end = end or as_utc(now)
+        return max(0.0, (end - self.began_at).total_seconds())
 
     def time_to_ack(self) -> float | None:
+        """From startsAt to the first acknowledge."""
         if self.acked_at is None:
             return None
-        return max(0.0, (self.acked_at - self.opened_at).total_seconds())
+        return max(0.0, (self.acked_at - self.began_at).total_seconds())
 
     # -- content --------------------------------------------------------------------------
 
@@ -340,6 +311,20 @@ class AlertView:
         if common:
             return [common]
         return _unique(h or "" for h in (a.host() for a in self.alerts))
+
+    def target_labels(self) -> dict[str, str]:
+        """The common labels plus every label all firing alerts share: a one-alert group
+        carries its pod only in the alert, not in the common labels. What a diagnosis
+        reads its target from."""
+        out = dict(self.labels)
+        alerts = [a.labels for a in self.firing_alerts()] or [a.labels for a in self.alerts]
+        if alerts:
+            shared = set(alerts[0].items())
+            for labels in alerts[1:]:
+                shared &= set(labels.items())
+            for key, value in shared:
+                out.setdefault(key, value)
+        return out
 
     def label(self, name: str) -> str | None:
         """A common label, else the value all alerts share; None otherwise."""

@@ -10,7 +10,7 @@ from bot.gameday.store import IncidentFacts
 from bot.gameday.timings import Timings, fmt_duration
 from bot.report import Action, Report, Row, Section, Status
 from bot.store import Drill, DrillEvent
-from bot.store.models import as_utc
+from bot.times import as_utc
 
 FINDINGS_BUTTON = "gameday_findings"
 
@@ -64,7 +64,10 @@ class DrillSummary:
 
     def timing_rows(self) -> list[Row]:
         if self.timings is None:
-            return []
+            # No scenario, no targets: the timings are unknown, not an empty (clean) table.
+            return [Row(check="Timings", status=Status.UNKNOWN, value="unknown",
+                        detail=f"scenario {self.drill.scenario} is not in the catalog: no "
+                               "targets to time against")]
         rows = []
         for m in self.timings.milestones:
             s = m.seconds_from(self.timings.start)

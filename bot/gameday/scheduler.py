@@ -24,8 +24,9 @@ from croniter import croniter
 
 from bot.config import GamedaySchedule
 from bot.gameday.service import Gameday
-from bot.store import utcnow
-from bot.store.models import as_utc
+from bot.store.leases import LeaseStore
+from bot.store.states import PromptStatus
+from bot.times import as_utc, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -36,7 +37,7 @@ LEASE = "gameday-scheduler"
 class Fired:
     job: str
     scheduled_for: datetime
-    status: str  # posted, missed
+    status: PromptStatus  # posted, missed
     late: bool
 
 
@@ -54,10 +55,11 @@ def due_runs(cron: str, tz: str, after: datetime, until: datetime) -> list[datet
 
 
 class Scheduler:
-    def __init__(self, gameday: Gameday, holder: str,
+    def __init__(self, gameday: Gameday, leases: LeaseStore, holder: str,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.gameday = gameday
-        self.settings = gameday.settings.gameday
+        self.leases = leases
+        self.settings = gameday.settings
         self.holder = holder
         self.clock = clock
         self._stop = threading.Event()
@@ -73,7 +75,7 @@ class Scheduler:
             return []
         at = as_utc(now) if now is not None else self.clock()
         ttl = max(3 * self.settings.tick_s, 30)
-        if not self.gameday.store.try_lease(LEASE, self.holder, ttl, at):
+        if not self.leases.try_lease(LEASE, self.holder, ttl, at):
             return []
         fired = []
         for schedule in self.settings.schedules:
@@ -95,8 +97,9 @@ class Scheduler:
         late = now - latest > self.grace
         post = not late or self.settings.missed == "catch_up"
         scenario = schedule.scenario or self._least_recent_scenario()
+        status = PromptStatus.POSTED if post else PromptStatus.MISSED
         prompt = self.gameday.drills.claim_run(
-            job, latest, self.holder, scenario, "posted" if post else "missed", now,
+            job, latest, self.holder, scenario, status, now,
             (self.gameday.channel, lambda p: self.gameday.prompt_message(p, late))
             if post else None)
         if prompt is None:
@@ -104,7 +107,7 @@ class Scheduler:
         log.info("gameday_prompt", job=job, scheduled_for=latest.isoformat(), late=late,
                  posted=post, skipped_runs=len(runs) - 1)
         self.gameday.notify()
-        return Fired(job, latest, "posted" if post else "missed", late)
+        return Fired(job, latest, status, late)
 
     def _least_recent_scenario(self) -> str:
         last: dict[str, datetime] = {}
@@ -135,4 +138,4 @@ class Scheduler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
-            self.gameday.store.release_lease(LEASE, self.holder)
+            self.leases.release_lease(LEASE, self.holder)

@@ -1,31 +1,36 @@
 """The drill lifecycle, Slack-free: start (and inject), join, diagnose, resolve or end,
-findings, reports, prompts. The app, the commands and the scheduler all call this."""
+findings, reports, prompts. The listeners, the commands and the scheduler all call this; it
+queues typed messages (reports, prompts), never Block Kit."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
-from bot.config import Settings
+from bot.buttons import Button
+from bot.channels import Channels
+from bot.config import GamedaySettings
 from bot.errors import SourceError
 from bot.gameday.catalog import Catalog, Scenario
 from bot.gameday.report import DrillSummary, build_report, to_markdown
 from bot.gameday.store import DrillRunning, GamedayStore
 from bot.gameday.timings import compute, participants
-from bot.render.blocks import fallback_text, render_blocks
+from bot.messages import DrillPrompt, PromptClosed, ReportPost
 from bot.report import Action, Report, Section
-from bot.roles import Role
+from bot.roles import Role, RoleResolver
 from bot.sources.alertmanager import AlertmanagerSource
-from bot.store import Drill, Incident, Store, utcnow
+from bot.store import Drill, Incident
+from bot.store.db import Database
 from bot.store.models import GamedayPrompt
+from bot.store.states import DrillEventKind, DrillStatus, PromptStatus
+from bot.times import utcnow
+from bot.words import plural
 
 log = structlog.get_logger(__name__)
-
-JOIN, START_NOW, SKIP = "gameday_join", "gameday_start_now", "gameday_skip"
 
 
 class UnknownScenario(LookupError):
@@ -42,26 +47,21 @@ class Started:
     inject_error: str | None
 
 
-def slack_message(report: Report) -> dict[str, Any]:
-    return {"blocks": render_blocks(report), "text": fallback_text(report)}
-
-
 class Gameday:
-    def __init__(self, store: Store, settings: Settings, alertmanager: AlertmanagerSource,
-                 catalog: Catalog, channel_ids: Mapping[str, str],
+    def __init__(self, db: Database, settings: GamedaySettings, roles: RoleResolver,
+                 alertmanager: AlertmanagerSource, catalog: Catalog, channels: Channels,
                  notify: Callable[[], None] = lambda: None) -> None:
-        self.store = store
-        self.drills = GamedayStore(store.db)
+        self.drills = GamedayStore(db)
         self.settings = settings
+        self.roles = roles
         self.alertmanager = alertmanager
         self.catalog = catalog
-        self.channel_ids = channel_ids  # filled at start-up (names -> ids)
+        self.channels = channels
         self.notify = notify
 
     @property
     def channel(self) -> str:
-        name = self.settings.channels.gameday
-        return self.channel_ids.get(name, name)
+        return self.channels.gameday
 
     def scenario(self, name: str) -> Scenario:
         found = self.catalog.get(name)
@@ -100,10 +100,10 @@ class Gameday:
         try:
             self.alertmanager.post_alerts([alert])
         except SourceError as exc:
-            self.drills.add_event(drill.id, "inject_failed", None, utcnow(),
+            self.drills.add_event(drill.id, DrillEventKind.INJECT_FAILED, None, utcnow(),
                                   {"reason": exc.reason})
             return exc.reason
-        self.drills.add_event(drill.id, "injected", None, utcnow(),
+        self.drills.add_event(drill.id, DrillEventKind.INJECTED, None, utcnow(),
                               {"alertname": scenario.inject.alertname})
         return None
 
@@ -115,7 +115,7 @@ class Gameday:
         if ended is None:
             return None
         scenario = self.catalog.get(ended.scenario)
-        injected = any(e.kind == "injected" for e in self.drills.events(ended.id))
+        injected = any(e.kind is DrillEventKind.INJECTED for e in self.drills.events(ended.id))
         if injected and scenario is not None and scenario.inject is not None:
             try:
                 self.alertmanager.post_alerts([self._alert(ended, scenario,
@@ -132,20 +132,21 @@ class Gameday:
         if not incident.drill or not drill_id:
             return
         drill = self.drills.get(drill_id)
-        if drill is None or drill.status != "running":
+        if drill is None or drill.status is not DrillStatus.RUNNING:
             return
         ended = self.end(drill, user, "resolve", incident.resolved_at)
         if ended is None:
             return
-        self.drills.enqueue_post(self.channel, slack_message(self.report(ended)),
-                                 f"gameday:{ended.public_id}:report", utcnow())
+        self.drills.enqueue(self.channel, ReportPost(report=self.report(ended)),
+                            f"gameday:{ended.public_id}:report", utcnow())
         self.notify()
 
     def note_diag(self, user: str, args: list[str]) -> None:
         """A `/genai diag` run while a drill runs counts as a diagnosis step."""
         drill = self.drills.running()
         if drill is not None:
-            self.drills.add_event(drill.id, "diag", user, utcnow(), {"args": args[:5]})
+            self.drills.add_event(drill.id, DrillEventKind.DIAG, user, utcnow(),
+                                  {"args": args[:5]})
 
     def join(self, value: str, user: str) -> str:
         """Join a prompt (p:<id>) before the drill, or a drill (d:<id>)."""
@@ -154,28 +155,35 @@ class Gameday:
             prompt = self.drills.join_prompt(pid, user)
             if prompt is None:
                 return "That prompt no longer exists."
-            if prompt.drill_id is not None and prompt.status == "started":
+            if prompt.drill_id is not None and prompt.status is PromptStatus.STARTED:
                 drill = self.drills.running()
                 if drill is not None and drill.id == prompt.drill_id:
-                    self.drills.add_event(drill.id, "joined", user, utcnow())
+                    self.drills.add_event(drill.id, DrillEventKind.JOINED, user, utcnow())
             return "You joined the drill."
         drill = self.drills.get(pid)
-        if drill is None or drill.status != "running":
+        if drill is None or drill.status is not DrillStatus.RUNNING:
             return "That drill is not running."
-        self.drills.add_event(drill.id, "joined", user, utcnow())
+        self.drills.add_event(drill.id, DrillEventKind.JOINED, user, utcnow())
         return f"You joined drill {drill.public_id}."
 
-    def start_from_prompt(self, prompt_id: str, user: str, role: Role) -> str:
-        if role < Role.ADMIN:
-            return f"Only admins may start drills; you are a {role.label}."
+    def refusal(self, user: str, what: str, needed: Role) -> str | None:
+        """Why ``user`` may not ``what`` (None if they may)."""
+        caller = self.roles.caller(user)
+        return None if caller.may(needed) else caller.refusal(what, needed)
+
+    def start_from_prompt(self, prompt_id: str, user: str) -> str:
+        refused = self.refusal(user, "start drills", Role.ADMIN)
+        if refused:
+            return refused
         prompt = self.drills.prompt(prompt_id)
-        if prompt is None or prompt.status != "posted":
+        if prompt is None or prompt.status is not PromptStatus.POSTED:
             return "That prompt was already started or skipped."
         try:
             started = self.start(prompt.scenario, user, job=prompt.job, joined=prompt.joined)
         except DrillRunning as exc:
             return f"Drill {exc.drill.public_id} is already running."
-        if not self.drills.decide_prompt(prompt_id, "started", user, started.drill.id):
+        if not self.drills.decide_prompt(prompt_id, PromptStatus.STARTED, user,
+                                         started.drill.id):
             # Another click won between our check and our start: undo ours.
             self.end(started.drill, user, "duplicate start")
             return "That prompt was already started."
@@ -183,10 +191,11 @@ class Gameday:
         self.post_briefing(started)
         return f"Drill {started.drill.public_id} started."
 
-    def skip(self, prompt_id: str, user: str, role: Role) -> str:
-        if role < Role.ADMIN:
-            return f"Only admins may skip drills; you are a {role.label}."
-        if self.drills.decide_prompt(prompt_id, "skipped", user):
+    def skip(self, prompt_id: str, user: str) -> str:
+        refused = self.refusal(user, "skip drills", Role.ADMIN)
+        if refused:
+            return refused
+        if self.drills.decide_prompt(prompt_id, PromptStatus.SKIPPED, user):
             prompt = self.drills.prompt(prompt_id)
             if prompt is not None:
                 self._close_prompt(prompt, f"Skipped by {user}.")
@@ -200,27 +209,31 @@ class Gameday:
         if posted is None:
             return
         channel, ts = posted
-        scenario = self.catalog.get(prompt.scenario)
-        report = Report(title=f"🎯 Game Day: {scenario.title if scenario else prompt.scenario}",
-                        sections=[Section(lines=[outcome])])
-        self.drills.enqueue_post(channel, {**slack_message(report), "ts": ts},
-                                 f"gameday:prompt:{prompt.public_id}:closed", utcnow(),
-                                 kind="update")
+        self.drills.enqueue(channel, PromptClosed(prompt=prompt.public_id,
+                                                  title=self._title(prompt.scenario),
+                                                  outcome=outcome, ts=ts),
+                            f"gameday:prompt:{prompt.public_id}:closed", utcnow())
         self.notify()
+
+    def _title(self, scenario_id: str) -> str:
+        scenario = self.catalog.get(scenario_id)
+        return scenario.title if scenario else scenario_id
 
     def post_briefing(self, started: Started) -> None:
-        self.drills.enqueue_post(self.channel, slack_message(briefing(started)),
-                                 f"gameday:{started.drill.public_id}:briefing", utcnow())
+        self.drills.enqueue(self.channel, ReportPost(report=briefing(started)),
+                            f"gameday:{started.drill.public_id}:briefing", utcnow())
         self.notify()
 
-    def add_findings(self, public_id: str, user: str, role: Role, findings: list[str],
+    def add_findings(self, public_id: str, user: str, findings: list[str],
                      items: list[dict[str, Any]]) -> str:
-        if role < Role.RESPONDER:
-            return f"Only responders may add findings; you are a {role.label}."
+        refused = self.refusal(user, "add findings", Role.RESPONDER)
+        if refused:
+            return refused
         drill = self.drills.add_findings(public_id, user, findings, items, utcnow())
         if drill is None:
             return "That drill no longer exists."
-        return f"Saved {len(findings)} findings and {len(items)} action items."
+        return f"Saved {plural(len(findings), 'finding')} and " \
+               f"{plural(len(items), 'action item')}."
 
     # ------------------------------------------------------------------ reports
 
@@ -238,23 +251,9 @@ class Gameday:
     def markdown(self, drill: Drill) -> str:
         return to_markdown(self.summary(drill))
 
-    def prompt_message(self, prompt: GamedayPrompt, late: bool) -> dict[str, Any]:
-        scenario = self.catalog.get(prompt.scenario)
-        title = scenario.title if scenario else prompt.scenario
-        when = prompt.scheduled_for.strftime("%Y-%m-%d %H:%M UTC")
-        lines = [f"Scheduled drill ({prompt.job}) for {when}: {title}."]
-        if late:
-            lines.append("Posted late: the bot was down at the scheduled time.")
-        lines.append("Join to take part; an admin starts it (the alert is injected for real, "
-                     "marked [DRILL], in this channel only) or skips it.")
-        report = Report(
-            title=f"🎯 Game Day: {title}", sections=[Section(lines=lines)],
-            actions=[Action(action_id=JOIN, label="Join", value=f"p:{prompt.public_id}"),
-                     Action(action_id=START_NOW, label="Start now", value=prompt.public_id,
-                            style="primary"),
-                     Action(action_id=SKIP, label="Skip", value=prompt.public_id)],
-        )
-        return slack_message(report)
+    def prompt_message(self, prompt: GamedayPrompt, late: bool) -> DrillPrompt:
+        return DrillPrompt(prompt=prompt.public_id, title=self._title(prompt.scenario),
+                           job=prompt.job, scheduled_for=prompt.scheduled_for, late=late)
 
 
 def briefing(started: Started) -> Report:
@@ -272,8 +271,9 @@ def briefing(started: Started) -> Report:
                   Section(title="Success criteria", lines=[f"☐ {c}" for c in
                                                           s.success_criteria]),
                   Section(title="Hints", lines=s.hints or ["none"])],
-        actions=[Action(action_id=JOIN, label="Join", value=f"d:{d.public_id}"),
-                 Action(action_id="gameday_findings", label="Add findings", value=d.public_id)],
+        actions=[Action(action_id=Button.DRILL_JOIN, label="Join", value=f"d:{d.public_id}"),
+                 Action(action_id=Button.DRILL_FINDINGS, label="Add findings",
+                        value=d.public_id)],
         footer=f"targets: detect {s.targets.detect_min:g} min · ack {s.targets.ack_min:g} min"
                f" · diagnose {s.targets.diagnose_min:g} min · resolve "
                f"{s.targets.resolve_min:g} min",

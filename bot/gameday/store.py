@@ -14,16 +14,18 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
+from bot.messages import OutboxMessage
 from bot.store import Action, Drill, DrillEvent, Incident, Outbox, SchedulerRun, new_public_id
 from bot.store.db import Database
-from bot.store.models import DrillSlot, GamedayPrompt, as_utc
+from bot.store.models import DrillSlot, GamedayPrompt
+from bot.store.outbox import add_message
+from bot.store.states import Delivery, DrillEventKind, DrillStatus, OutboxState, PromptStatus
+from bot.times import as_utc
 
 SLOT = "gameday"
-RUNNING, ENDED = "running", "ended"
 
-PromptMessage = Callable[[GamedayPrompt], dict[str, Any]]
+PromptMessage = Callable[[GamedayPrompt], OutboxMessage]
 
 
 class DrillRunning(RuntimeError):
@@ -45,16 +47,6 @@ def prompt_key(job: str, scheduled_for: datetime) -> str:
     return f"gameday:prompt:{job}:{as_utc(scheduled_for).isoformat()}"
 
 
-def outbox_post(s: Session, channel: str, message: dict[str, Any], key: str,
-                at: datetime, kind: str = "post") -> None:
-    """A Slack post (or, with ``kind="update"`` and ``message["ts"]``, an edit) through the
-    outbox (retries, pacing, exactly once); the renderer hands ``message`` over as it is
-    (see :func:`bot.gameday.render.outbox_message`)."""
-    s.add(Outbox(kind=kind, channel=channel, payload={"gameday": True, "message": message},
-                 dedupe_key=key, state="pending", attempts=0, next_attempt_at=at,
-                 created_at=at))
-
-
 class GamedayStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -67,17 +59,19 @@ class GamedayStore:
         at = as_utc(at)
         try:
             with self.db.session() as s:
-                drill = Drill(public_id=new_public_id(), scenario=scenario, status=RUNNING,
+                drill = Drill(public_id=new_public_id(), scenario=scenario,
+                              status=DrillStatus.RUNNING,
                               started_by=user, started_at=at, findings=[], action_items=[],
                               scheduled_job=job)
                 s.add(drill)
                 s.flush()
                 s.add(DrillSlot(slot=SLOT, drill_id=drill.id, taken_at=at))
                 s.flush()
-                s.add(DrillEvent(drill_id=drill.id, kind="started", user_id=user, at=at,
-                                 detail={"scheduled": job} if job else {}))
+                s.add(DrillEvent(drill_id=drill.id, kind=DrillEventKind.STARTED, user_id=user,
+                                 at=at, detail={"scheduled": job} if job else {}))
                 for u in joined or []:
-                    s.add(DrillEvent(drill_id=drill.id, kind="joined", user_id=u, at=at))
+                    s.add(DrillEvent(drill_id=drill.id, kind=DrillEventKind.JOINED, user_id=u,
+                                     at=at))
                 return drill
         except IntegrityError:
             current = self.running()
@@ -100,8 +94,8 @@ class GamedayStore:
                 return None
             drill = s.get(Drill, drill_id)
             assert drill is not None
-            drill.status, drill.ended_at = ENDED, at
-            s.add(DrillEvent(drill_id=drill_id, kind="ended", user_id=user, at=at,
+            drill.status, drill.ended_at = DrillStatus.ENDED, at
+            s.add(DrillEvent(drill_id=drill_id, kind=DrillEventKind.ENDED, user_id=user, at=at,
                              detail={"how": how}))
             return drill
 
@@ -120,7 +114,7 @@ class GamedayStore:
             return list(s.scalars(select(Drill).order_by(Drill.started_at.desc(),
                                                          Drill.id.desc()).limit(limit)))
 
-    def add_event(self, drill_id: int, kind: str, user: str | None, at: datetime,
+    def add_event(self, drill_id: int, kind: DrillEventKind, user: str | None, at: datetime,
                   detail: dict[str, Any] | None = None) -> None:
         with self.db.session() as s:
             s.add(DrillEvent(drill_id=drill_id, kind=kind, user_id=user, at=as_utc(at),
@@ -143,7 +137,8 @@ class GamedayStore:
             drill.findings = [*drill.findings, *({"text": f, **stamp} for f in findings)]
             drill.action_items = [*drill.action_items,
                                   *({**i, **stamp, "done": False} for i in items)]
-            s.add(DrillEvent(drill_id=drill.id, kind="findings", user_id=user, at=as_utc(at),
+            s.add(DrillEvent(drill_id=drill.id, kind=DrillEventKind.FINDINGS, user_id=user,
+                             at=as_utc(at),
                              detail={"findings": len(findings), "action_items": len(items)}))
             return drill
 
@@ -161,7 +156,8 @@ class GamedayStore:
             if not item.get("done"):
                 item.update(done=True, done_by=user, done_at=as_utc(at).isoformat())
                 drill.action_items = items  # a new list: JSON columns are not mutation-tracked
-                s.add(DrillEvent(drill_id=drill.id, kind="action_item_done", user_id=user,
+                s.add(DrillEvent(drill_id=drill.id, kind=DrillEventKind.ACTION_ITEM_DONE,
+                                 user_id=user,
                                  at=as_utc(at), detail={"item": number}))
             return drill, item
 
@@ -187,7 +183,8 @@ class GamedayStore:
                           .values(incident_id=inc.id))
                 drill.incident_id = inc.id
             posted = s.scalar(select(func.min(Outbox.sent_at)).where(
-                Outbox.incident_id == inc.id, Outbox.kind == "post", Outbox.state == "done"))
+                Outbox.incident_id == inc.id, Outbox.kind == Delivery.POST,
+                Outbox.state == OutboxState.DONE))
             actions = list(s.scalars(select(Action).where(Action.incident_id == inc.id)
                                      .order_by(Action.at, Action.id)))
             return IncidentFacts(inc, as_utc(posted) if posted else None, actions)
@@ -201,7 +198,7 @@ class GamedayStore:
             return as_utc(last) if last else None
 
     def claim_run(self, job: str, scheduled_for: datetime, holder: str, scenario: str,
-                  status: str, at: datetime, post: tuple[str, PromptMessage] | None
+                  status: PromptStatus, at: datetime, post: tuple[str, PromptMessage] | None
                   ) -> GamedayPrompt | None:
         """In one transaction: the unique scheduler_runs row, the prompt and its outbox post
         (``post``: the channel and the message for the new prompt). None if another
@@ -219,8 +216,7 @@ class GamedayStore:
                 s.flush()
                 if post is not None:
                     channel, message = post
-                    outbox_post(s, channel, message(prompt),
-                                prompt_key(job, when), at)
+                    add_message(s, message(prompt), channel, prompt_key(job, when), at)
                 return prompt
         except IntegrityError:
             return None
@@ -243,12 +239,13 @@ class GamedayStore:
                 prompt.joined = [*prompt.joined, user]
             return prompt
 
-    def decide_prompt(self, public_id: str, status: str, user: str,
+    def decide_prompt(self, public_id: str, status: PromptStatus, user: str,
                       drill_id: int | None = None) -> bool:
         """Posted -> started/skipped, once: a second click (or replica) gets False."""
         with self.db.session() as s:
             done = s.execute(update(GamedayPrompt).where(
-                GamedayPrompt.public_id == public_id, GamedayPrompt.status == "posted")
+                GamedayPrompt.public_id == public_id,
+                GamedayPrompt.status == PromptStatus.POSTED)
                 .values(status=status, decided_by=user, drill_id=drill_id))
             return bool(done.rowcount)  # type: ignore[attr-defined]
 
@@ -259,10 +256,9 @@ class GamedayStore:
                 Outbox.dedupe_key == prompt_key(prompt.job, prompt.scheduled_for))).first()
             return (row.channel, row.slack_ts) if row is not None and row.slack_ts else None
 
-    def enqueue_post(self, channel: str, message: dict[str, Any], key: str,
-                     at: datetime, kind: str = "post") -> None:
+    def enqueue(self, channel: str, message: OutboxMessage, key: str, at: datetime) -> None:
         try:
             with self.db.session() as s:
-                outbox_post(s, channel, message, key, as_utc(at), kind)
+                add_message(s, message, channel, key, as_utc(at))
         except IntegrityError:
-            pass  # the same post is already queued
+            pass  # the same message is already queued

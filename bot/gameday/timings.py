@@ -19,7 +19,8 @@ from datetime import datetime
 from bot.gameday.catalog import Targets
 from bot.gameday.store import IncidentFacts
 from bot.store import Drill, DrillEvent
-from bot.store.models import as_utc
+from bot.store.states import ActionKind, DrillEventKind
+from bot.times import as_utc
 
 
 @dataclass(frozen=True)
@@ -56,24 +57,24 @@ def _first(*pairs: tuple[datetime | None, str | None]) -> tuple[datetime | None,
 
 def compute(drill: Drill, events: list[DrillEvent], facts: IncidentFacts | None,
             targets: Targets) -> Timings:
-    injected = next((e for e in events if e.kind == "injected"), None)
+    injected = next((e for e in events if e.kind is DrillEventKind.INJECTED), None)
     start = as_utc(injected.at if injected else drill.started_at)
     detect: tuple[datetime | None, str | None] = (None, None)
     ack: tuple[datetime | None, str | None] = (None, None)
     diag_rows: list[tuple[datetime | None, str | None]] = [
-        (e.at, e.user_id) for e in events if e.kind == "diag"]
+        (e.at, e.user_id) for e in events if e.kind is DrillEventKind.DIAG]
     resolve: tuple[datetime | None, str | None] = (None, None)
     if facts is not None:
         inc = facts.incident
         detect = (facts.posted_at or inc.opened_at, None)
         ack = (inc.acked_at, inc.acked_by)
         diag_rows += [(a.at, a.user_id) for a in facts.actions
-                      if a.kind == "diag" and a.allowed]
+                      if a.kind is ActionKind.DIAG and a.allowed]
         # Only a person's resolve counts: Alertmanager resolving the drill alert (its endsAt
         # passed, or the drill ended) is not the team fixing anything.
         if inc.resolved_at is not None and inc.resolved_by:
             resolve = (inc.resolved_at, inc.resolved_by)
-    ended = next((e for e in events if e.kind == "ended"), None)
+    ended = next((e for e in events if e.kind is DrillEventKind.ENDED), None)
     if ended is not None:
         resolve = _first(resolve, (ended.at, ended.user_id))
     diagnose = _first(*diag_rows)

@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_DIRECTORY",
     "GENERIC_ID",
     "DiagScenario",
+    "QuickLook",
     "Runbook",
     "RunbookError",
     "RunbookIndex",
@@ -40,6 +41,9 @@ GENERIC_ID = "generic"
 
 Severity = Literal["critical", "warning", "info"]
 DiagScenario = Literal["oom", "network", "model-load", "karpenter"]
+# A read-only look for alerts that no troubleshooting scenario fits: /genai gpu <node> or
+# /genai cost, run by Run diagnostics beside the runbook's steps.
+QuickLook = Literal["gpu", "cost"]
 DIAG_SCENARIOS: tuple[str, ...] = get_args(DiagScenario)
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -75,6 +79,7 @@ class Runbook(BaseModel):
     diagnosis: Annotated[list[Step], Field(min_length=1)]
     mitigation: Annotated[list[Step], Field(min_length=1)]
     diag_scenario: DiagScenario | None
+    quick_look: QuickLook | None = None
     related: list[RunbookId] = []
 
     @property

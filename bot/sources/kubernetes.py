@@ -39,6 +39,7 @@ from bot.sources.k8s_models import (
     Service,
     ServiceList,
 )
+from bot.words import plural
 
 M = TypeVar("M", bound=BaseModel)
 L = TypeVar("L", bound=K8sList)
@@ -156,7 +157,7 @@ class KubernetesSource:
             return model.model_validate_json(body)
         except ValidationError as exc:
             raise SourceError(self.name, f"{what}: unexpected answer "
-                              f"({exc.error_count()} field errors)") from None
+                              f"({plural(exc.error_count(), 'field error')})") from None
 
     def _list(self, model: type[L], what: str, fn: Any, *args: Any, perm: str | None = None,
               **kwargs: Any) -> L:

@@ -1,7 +1,23 @@
-"""Durable store: incidents, alert events, the audit log, the Slack outbox, drills, Slack event
-dedupe, scheduler runs and leases. SQLite by default, PostgreSQL for several replicas."""
+"""Durable store, one module per aggregate behind a thin facade.
 
+- :mod:`~bot.store.intake`: notifications into incidents (the group-commit path);
+- :mod:`~bot.store.incidents`: what people do to incidents, and the audit log;
+- :mod:`~bot.store.outbox`: typed messages on their way to Slack;
+- :mod:`~bot.store.fatigue`: alert-fatigue figures;
+- :mod:`~bot.store.leases`: leases, once-only runs, handled Slack events.
+
+SQLite by default, PostgreSQL for several replicas; every public method is one transaction.
+"""
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.errors import StartupError
 from bot.store.db import Database, alembic_config
+from bot.store.fatigue import FatigueRow, FatigueStore
+from bot.store.incidents import Changed, IncidentStore, NotFound
+from bot.store.intake import IntakeItem, IntakeResult, IntakeStore
+from bot.store.keys import group_hash, new_public_id, notification_hash
+from bot.store.leases import LeaseStore
 from bot.store.models import (
     Action,
     AlertEvent,
@@ -13,26 +29,15 @@ from bot.store.models import (
     Outbox,
     SchedulerRun,
     SlackEvent,
-    UTCDateTime,
-    utcnow,
 )
-from bot.store.repo import (
-    FatigueRow,
-    IntakeItem,
-    IntakeResult,
-    NotFound,
-    OutboxPayloadBuilder,
-    OutboxRow,
-    Store,
-    group_hash,
-    new_public_id,
-    notification_hash,
-)
+from bot.store.outbox import DEFAULT_MAX_ATTEMPTS, OutboxRow, OutboxStore
+from bot.times import utcnow
 
 __all__ = [
     "Action",
     "AlertEvent",
     "Base",
+    "Changed",
     "Database",
     "Drill",
     "DrillEvent",
@@ -43,12 +48,10 @@ __all__ = [
     "Lease",
     "NotFound",
     "Outbox",
-    "OutboxPayloadBuilder",
     "OutboxRow",
     "SchedulerRun",
     "SlackEvent",
     "Store",
-    "UTCDateTime",
     "alembic_config",
     "group_hash",
     "new_public_id",
@@ -58,13 +61,33 @@ __all__ = [
 ]
 
 
+class Store:
+    """The aggregates over one database. Thread-safe; share one per process."""
+
+    def __init__(self, db: Database, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> None:
+        self.db = db
+        self.intake = IntakeStore(db)
+        self.incidents = IncidentStore(db)
+        self.outbox = OutboxStore(db, max_attempts)
+        self.fatigue = FatigueStore(db)
+        self.leases = LeaseStore(db)
+
+
 def open_store(url: str, *, migrate: bool = True) -> Store:
-    """A :class:`Store` on ``url``, migrated to head unless ``migrate=False``.
+    """A :class:`Store` on ``url``, migrated to head unless ``migrate=False``. A database
+    that cannot be reached or migrated is a :class:`~bot.errors.StartupError` (one line,
+    no password).
 
     ``sqlite://`` (in memory) shares one connection: fine for single-threaded tests only;
     use a file for anything concurrent.
     """
     db = Database(url)
     if migrate:
-        db.migrate()
+        try:
+            db.migrate()
+        except SQLAlchemyError as exc:
+            db.dispose()
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            where = db.url.render_as_string(hide_password=True)
+            raise StartupError(f"cannot open the database {where}: {reason}") from None
     return Store(db)

@@ -13,7 +13,7 @@ length bound and PostgreSQL refuses btree entries above ~2.7 kB.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -35,6 +35,18 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
+from bot.store.states import (
+    ActionKind,
+    Delivery,
+    DrillEventKind,
+    DrillStatus,
+    EnumString,
+    IncidentStatus,
+    OutboxState,
+    PromptStatus,
+)
+from bot.times import as_utc, utcnow
+
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -43,19 +55,10 @@ NAMING_CONVENTION: dict[str, str] = {
     "pk": "pk_%(table_name)s",
 }
 
-INCIDENT_STATUSES = ("firing", "resolved")
-OUTBOX_STATES = ("pending", "sending", "done", "dead")
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(value: datetime) -> datetime:
-    """A naive datetime is taken as UTC; an aware one is converted to UTC."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+def tta_seconds(acked_at: datetime, began_at: datetime) -> float:
+    """Time to acknowledge, never negative (a clock skew between Alertmanager and us)."""
+    return max(0.0, (as_utc(acked_at) - as_utc(began_at)).total_seconds())
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -114,7 +117,7 @@ class Incident(Base):
     group_key: Mapped[str] = mapped_column(Text)
     fingerprint_hash: Mapped[str] = mapped_column(String(64))
     generation: Mapped[int] = mapped_column(Integer, default=1)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[IncidentStatus] = mapped_column(EnumString(IncidentStatus, 16))
     open_marker: Mapped[int | None] = mapped_column(Integer)
     alertname: Mapped[str] = mapped_column(String(255))
     severity: Mapped[str | None] = mapped_column(String(64))
@@ -127,6 +130,11 @@ class Incident(Base):
     opened_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column()
     resolved_by: Mapped[str | None] = mapped_column(String(64))
+    # Alertmanager's own times: the group's earliest startsAt and the resolved notification's
+    # latest endsAt. Durations run from these; opened_at and resolved_at (when the bot heard)
+    # stand in only where Alertmanager sent none.
+    started_at: Mapped[datetime | None] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()
     acked_by: Mapped[str | None] = mapped_column(String(64))
     acked_at: Mapped[datetime | None] = mapped_column()
     silence_id: Mapped[str | None] = mapped_column(String(128))
@@ -135,21 +143,33 @@ class Incident(Base):
 
     @property
     def is_open(self) -> bool:
-        return self.status == "firing"
+        return self.status is IncidentStatus.FIRING
+
+    @property
+    def began_at(self) -> datetime:
+        """When the alert started firing (startsAt), else when the bot heard of it."""
+        return self.started_at or self.opened_at
+
+    @property
+    def finished_at(self) -> datetime | None:
+        """When it stopped firing (endsAt), else when it was resolved; None while open."""
+        if self.is_open:
+            return None
+        return self.ended_at or self.resolved_at
 
     @property
     def tta_s(self) -> float | None:
-        """Time to acknowledge in seconds, or None while unacknowledged."""
+        """Time to acknowledge in seconds (from startsAt), or None while unacknowledged."""
         if self.acked_at is None:
             return None
-        return (self.acked_at - self.opened_at).total_seconds()
+        return tta_seconds(self.acked_at, self.began_at)
 
     def mark_firing(self) -> None:
-        self.status = "firing"
+        self.status = IncidentStatus.FIRING
         self.open_marker = 1
 
     def mark_resolved(self, at: datetime, by: str | None = None) -> None:
-        self.status = "resolved"
+        self.status = IncidentStatus.RESOLVED
         self.open_marker = None
         self.resolved_at = at
         self.resolved_by = by
@@ -164,7 +184,7 @@ class AlertEvent(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[IncidentStatus] = mapped_column(EnumString(IncidentStatus, 16))
     payload_hash: Mapped[str] = mapped_column(String(64))
     alerts: Mapped[list[Any]] = mapped_column(default=list)
     truncated_alerts: Mapped[int] = mapped_column(Integer, default=0)
@@ -185,7 +205,7 @@ class Action(Base):
         ForeignKey("incidents.id", ondelete="SET NULL")
     )
     drill_id: Mapped[int | None] = mapped_column(ForeignKey("drills.id", ondelete="SET NULL"))
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[ActionKind] = mapped_column(EnumString(ActionKind, 32))
     user_id: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(default=utcnow)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -208,11 +228,13 @@ class Outbox(Base):
     incident_id: Mapped[int | None] = mapped_column(
         ForeignKey("incidents.id", ondelete="SET NULL")
     )
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[Delivery] = mapped_column(EnumString(Delivery, 32))
     channel: Mapped[str] = mapped_column(String(255))
+    # A typed message (bot.messages.OutboxMessage) as JSON, never Block Kit.
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
-    state: Mapped[str] = mapped_column(String(16), default="pending")
+    state: Mapped[OutboxState] = mapped_column(EnumString(OutboxState, 16),
+                                               default=OutboxState.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     claimed_by: Mapped[str | None] = mapped_column(String(128))
@@ -231,7 +253,7 @@ class Drill(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     public_id: Mapped[str] = mapped_column(String(16), unique=True)
     scenario: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[DrillStatus] = mapped_column(EnumString(DrillStatus, 16))
     started_by: Mapped[str] = mapped_column(String(64))
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column()
@@ -251,7 +273,7 @@ class DrillEvent(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     drill_id: Mapped[int] = mapped_column(ForeignKey("drills.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[DrillEventKind] = mapped_column(EnumString(DrillEventKind, 32))
     user_id: Mapped[str | None] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(default=utcnow)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -299,7 +321,7 @@ class GamedayPrompt(Base):
     job: Mapped[str] = mapped_column(String(128))
     scheduled_for: Mapped[datetime] = mapped_column()
     scenario: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))  # posted, started, skipped, missed
+    status: Mapped[PromptStatus] = mapped_column(EnumString(PromptStatus, 16))
     joined: Mapped[list[Any]] = mapped_column(default=list)
     decided_by: Mapped[str | None] = mapped_column(String(64))
     drill_id: Mapped[int | None] = mapped_column(ForeignKey("drills.id", ondelete="SET NULL"))
@@ -315,3 +337,14 @@ class DrillSlot(Base):
     slot: Mapped[str] = mapped_column(String(32), primary_key=True)
     drill_id: Mapped[int] = mapped_column(ForeignKey("drills.id", ondelete="CASCADE"))
     taken_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChannelSender(Base):
+    """A sender (bot or app id) whose posts in the alert channels are Alertmanager's, learned
+    on first sight in channel mode when none is configured."""
+
+    __tablename__ = "channel_senders"
+
+    sender_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(255))
+    learned_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -139,34 +139,3 @@ COMMAND = Command(
     examples=("/genai diag oom llama-7b-5d9c8-x2k4p", "/genai diag network llama-7b -n inference",
               "/genai diag karpenter gpu"),
 )
-
-
-def alert_labels(common: Mapping[str, str],
-                 alerts: list[Mapping[str, str]]) -> dict[str, str]:
-    """The group's common labels, plus any label every firing alert of the group shares
-    (a one-alert group carries its pod only in the alert, not in the common labels)."""
-    out = {str(k): str(v) for k, v in common.items()}
-    if alerts:
-        shared = set(alerts[0].items())
-        for labels in alerts[1:]:
-            shared &= set(labels.items())
-        for key, value in shared:
-            out.setdefault(key, value)
-    return out
-
-
-def for_alert(ctx: Context, scenario: str | None,
-              labels: Mapping[str, str]) -> tuple[Report | None, dict[str, str]]:
-    """(report, audit detail) for the Run diagnostics button. No report when the runbook
-    links no scenario or the alert lacks the target's label: the runbook steps are posted."""
-    if scenario is None:
-        return None, {"scenario": "none"}
-    try:
-        found = run_scenario(ctx, scenario, labels)
-    except MissingLabel as exc:
-        return None, {"scenario": scenario, "missing_label": exc.label}
-    except Exception as exc:  # a bug must still leave the audit row and the runbook steps
-        log.exception("diag_for_alert_failed", scenario=scenario)
-        return None, {"scenario": scenario, "error": type(exc).__name__}
-    return found, {"scenario": scenario, "status": found.status.value,
-                   "summary": found.summary[:200], "title": found.title[:200]}

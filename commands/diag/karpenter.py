@@ -10,6 +10,7 @@ from bot.errors import SourceError
 from bot.report import Report, Status
 from bot.sources.aws import instance_type_offerings
 from bot.sources.k8s_models import Event, NodeClaim, NodePool, Pod
+from bot.words import plural
 from commands.base import Context
 from commands.diag.common import (
     Findings,
@@ -105,7 +106,7 @@ def check_pending(found: Findings, ctx: Context, got: Got[list[Pod]],
         (short if INSUFFICIENT.search(message) else other).append(line)
     if short:
         found.row(check, Status.FAIL, f"{len(short)} for capacity", quote(short))
-        found.cause(f"{len(short)} pod(s) pending for insufficient capacity")
+        found.cause(f"{plural(len(short), 'pod')} pending for insufficient capacity")
     if other:
         found.row("Pending pods (other reasons)", Status.WARN, f"{len(other)}", quote(other))
 
@@ -126,7 +127,7 @@ def check_claims(found: Findings, got: Got[list[NodeClaim]]) -> None:
         bad.append(f"{claim.metadata.name}: " + clip("; ".join(conds) or "no conditions", 300))
     if bad:
         found.row(check, Status.FAIL, f"{len(bad)}/{len(got.value)} not Ready", quote(bad, 4))
-        found.cause(f"{len(bad)} NodeClaim(s) not Ready"
+        found.cause(f"{plural(len(bad), 'NodeClaim')} not Ready"
                     + (" (insufficient EC2 capacity)" if any(INSUFFICIENT.search(b)
                                                               for b in bad) else ""))
     else:
@@ -172,12 +173,12 @@ def check_controller(found: Findings, ctx: Context, got: Got[list[Pod]]) -> None
         found.unknown(check, errors[0])
     elif lines:
         ice = [x for x in lines if INSUFFICIENT.search(x) or "InsufficientCapacity" in x]
-        found.row(check, Status.FAIL if ice else Status.WARN, f"{len(lines)} errors",
+        found.row(check, Status.FAIL if ice else Status.WARN, plural(len(lines), "error"),
                   quote(ice or lines))
         if ice:
             found.cause("Karpenter: InsufficientCapacityError from EC2")
     else:
-        found.row(check, Status.OK, "no errors", f"last {d.log_tail_lines} lines")
+        found.row(check, Status.OK, "no errors", f"last {plural(d.log_tail_lines, 'line')}")
 
 
 def _limit_reached(pool: NodePool) -> list[str]:
@@ -218,6 +219,10 @@ def check_pools(found: Findings, ctx: Context, pools: list[NodePool]) -> dict[st
             found.row(f"NodePool {name}", Status.FAIL, "at its limit",
                       ", ".join(at_limit) + f"; {desc}")
             found.cause(f"NodePool {name} at its limits ({', '.join(at_limit)})")
+        elif ready is None:
+            # No Ready condition reported (yet): readiness is unknown, not "Ready".
+            found.row(f"NodePool {name}", Status.UNKNOWN, "unknown",
+                      f"the NodePool reports no Ready condition; {desc}")
         else:
             found.row(f"NodePool {name}", Status.OK, "Ready", desc)
         check = f"EC2 offerings ({name})"
@@ -239,19 +244,27 @@ def check_pools(found: Findings, ctx: Context, pools: list[NodePool]) -> dict[st
 
 def _offering_row(found: Findings, pool: NodePool, check: str, p_types: list[str],
                   zones: list[str], capacity: list[str], offered: dict[str, set[str]]) -> None:
+    if not zones:
+        # The pool pins no zone and no type of it is offered in any zone of the region:
+        # "every type in every zone" of no zone would read as fine.
+        found.row(check, Status.FAIL, f"{plural(len(p_types), 'type')} offered nowhere",
+                  f"{', '.join(p_types)}: not offered in any AZ of the region")
+        found.cause(f"{', '.join(p_types)} not offered in the region")
+        return
     gaps = {t: [z for z in zones if z not in offered.get(t, set())] for t in p_types}
     gaps = {t: z for t, z in gaps.items() if z}
     nowhere = [t for t, z in gaps.items() if len(z) == len(zones)]
     parts = [f"{t}: not in {', '.join(z)}" for t, z in gaps.items()]
     if nowhere:
-        found.row(check, Status.FAIL, f"{len(nowhere)} type(s) offered nowhere",
+        found.row(check, Status.FAIL, f"{plural(len(nowhere), 'type')} offered nowhere",
                   "; ".join(parts))
         found.cause(f"{', '.join(nowhere)} not offered in {', '.join(zones)}")
     elif gaps:
-        found.row(check, Status.WARN, f"{len(gaps)} type(s) missing in some AZs",
+        found.row(check, Status.WARN, f"{plural(len(gaps), 'type')} missing in some AZs",
                   "; ".join(parts))
     else:
-        found.row(check, Status.OK, f"{len(p_types)} type(s) in {len(zones)} AZs",
+        found.row(check, Status.OK, f"{plural(len(p_types), 'type')} in "
+                  f"{plural(len(zones), 'AZ')}",
                   "every type is offered in every zone")
 
 

@@ -7,6 +7,7 @@ from concurrent.futures import Future
 
 from bot.report import Report, Status
 from bot.sources.k8s_models import Container, Event, PersistentVolumeClaim, Pod
+from bot.words import plural
 from commands.base import Context
 from commands.diag.common import (
     Findings,
@@ -72,14 +73,23 @@ def check_logs(found: Findings, previous: Got[str | None], current: Got[str | No
     for check, pattern, cause in LOG_CAUSES:
         lines = matching(got.value, (pattern,))
         if lines:
-            found.row(check, Status.FAIL, f"{len(lines)} lines", f"{which} log: {quote(lines)}")
+            found.row(check, Status.FAIL, plural(len(lines), "line"),
+                      f"{which} log: {quote(lines)}")
             found.cause(cause)
             hit.add(check)
     if oom_killed:
         hit.add("OOM while loading")
     if not hit:
-        found.row("Logs", Status.OK, "no load error",
-                  f"no Connection refused, 403 Forbidden or OOM in the {which} log")
+        searched = f"no Connection refused, 403 Forbidden or OOM in the {which} log"
+        # The crashed container's log is the one that says why: unread, it is unknown.
+        error = previous.error if which == "current" else ""
+        if got.value is None:
+            found.row("Logs", Status.UNKNOWN, "unknown", "no log yet: the container has not "
+                      "started")
+        elif error:
+            found.row("Logs", Status.UNKNOWN, "unknown", f"{searched}; previous log: {error}")
+        else:
+            found.row("Logs", Status.OK, "no load error", searched)
     return hit
 
 
@@ -126,7 +136,7 @@ def check_init(found: Findings, pod: Pod) -> None:
             assert t is not None
             found.row(check, Status.FAIL, f"{t.reason or 'Error'}, exit {t.exit_code}",
                       clip(t.message or (wait.message if wait else ""), 300)
-                      + f"; {s.restart_count} restarts")
+                      + f"; {plural(s.restart_count, 'restart')}")
             found.cause(f"init container {s.name} failed (exit {t.exit_code})")
         elif wait is not None:
             found.row(check, Status.WARN, wait.reason or "waiting", clip(wait.message, 300))
@@ -203,4 +213,4 @@ def diagnose(ctx: Context, name: str, namespace: str) -> Report:
     if hits & {"Connection refused", "403 Forbidden"}:
         download_remedies(found, pod)
     return report("model-load", f"{namespace}/{name}", found,
-                  f"container {c.name if c else '?'} · logs: last {tail} lines")
+                  f"container {c.name if c else '?'} · logs: last {plural(tail, 'line')}")

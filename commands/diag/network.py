@@ -11,6 +11,7 @@ from bot.errors import SourceError
 from bot.report import Report, Status
 from bot.sources.dns import Resolver, ServiceDns
 from bot.sources.k8s_models import Endpoints, Node, Pod, Service
+from bot.words import plural
 from commands.base import Context
 from commands.diag.common import (
     Findings,
@@ -125,7 +126,7 @@ def check_spread(found: Findings, pods: list[Pod], nodes: dict[str, Got[Node]]) 
     rules = _spread_rules(pods[0]) if pods else []
     said = "; ".join(rules) or "no pod anti-affinity or topology spread constraint"
     if len(running) < 2:
-        found.row(check, Status.OK, f"{len(running)} scheduled replica(s)",
+        found.row(check, Status.OK, plural(len(running), "scheduled replica"),
                   f"nothing to spread; {said}")
         return
     zones: Counter[str] = Counter()
@@ -134,7 +135,7 @@ def check_spread(found: Findings, pods: list[Pod], nodes: dict[str, Got[Node]]) 
         zone = got.value.metadata.labels.get(ZONE, "?") if got and got.value else "?"
         zones[zone] += 1
     known = {z: n for z, n in zones.items() if z != "?"}
-    value = f"{len(running)} replicas in {len(known)} zone(s)"
+    value = f"{len(running)} replicas in {plural(len(known), 'zone')}"
     detail = ", ".join(f"{z}: {n}" for z, n in sorted(zones.items())) + f"; {said}"
     if not known:
         errors = {g.error for g in nodes.values() if g.error}
@@ -194,6 +195,31 @@ def check_settings(found: Findings, pod: Pod, nccl_trouble: bool) -> None:
                      "interfaces):", f"resources:\n  limits:\n    {EFA}: 4\n")
 
 
+def check_nccl_logs(found: Findings, logs: list[tuple[str, Got[str | None]]],
+                    tail: int) -> bool:
+    """NCCL timeouts or errors in each replica's current and previous log; True if any.
+    An unreadable log may hold them: then "none" is not said, the row is unknown."""
+    check = "NCCL in logs"
+    hits = [f"{name}: {line}" for name, got in logs for line in matching(got.value, NCCL)]
+    if hits:
+        found.row(check, Status.FAIL, plural(len(hits), "line"), quote(hits))
+        found.cause("NCCL timeouts or errors between GPUs/nodes")
+        return True
+    pods = len(dict.fromkeys(name for name, _ in logs))
+    read = sum(got.value is not None for _, got in logs)
+    errors = list(dict.fromkeys(got.error for _, got in logs if got.error))
+    searched = (f"no NCCL timeout or error in the last {plural(tail, 'line')} of "
+                f"{plural(read, 'log')} from {plural(pods, 'replica')}")
+    if errors:
+        found.unknown(check, (f"{searched}; " if read else "") + "; ".join(errors))
+    elif not read:
+        found.unknown(check, "no log yet: no replica's container has started" if logs
+                      else "no replica to read logs from")
+    else:
+        found.row(check, Status.OK, "none", searched)
+    return False
+
+
 def diagnose(ctx: Context, target: str, namespace: str) -> Report:
     kube = ctx.kubernetes
     pod, service = find_target(ctx, target, namespace)
@@ -241,25 +267,11 @@ def diagnose(ctx: Context, target: str, namespace: str) -> Report:
             found.unknown("DNS", a.error)
     for name, ep in eps:
         check_endpoints(found, name, ep.result())
-    hits, errors, read = [], [], 0
-    for name, log_future in logs:
-        got = log_future.result()
-        errors += [got.error] if got.error else []
-        read += got.value is not None
-        hits += [f"{name}: {line}" for line in matching(got.value, NCCL)]
-    if hits:
-        found.row("NCCL in logs", Status.FAIL, f"{len(hits)} lines", quote(hits))
-        found.cause("NCCL timeouts or errors between GPUs/nodes")
-    elif errors and not read:  # no log could be read: say why, not "none"
-        found.unknown("NCCL in logs", errors[0])
-    else:
-        found.row("NCCL in logs", Status.OK, "none",
-                  f"no NCCL timeout or error in the last {tail} lines of {len(replicas)} "
-                  "replica(s)")
+    hits = check_nccl_logs(found, [(name, f.result()) for name, f in logs], tail)
     check_spread(found, replicas, {n: f.result() for n, f in nodes.items()})
     if replicas:
-        check_settings(found, replicas[0], bool(hits))
+        check_settings(found, replicas[0], hits)
     kind = "pod" if pod is not None else "service"
     return report("network", f"{kind} {namespace}/{target}", found,
-                  f"{len(replicas)} replica(s) · DNS from the bot's resolver · "
+                  f"{plural(len(replicas), 'replica')} · DNS from the bot's resolver · "
                   f"cluster domain {domain}")

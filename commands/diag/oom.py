@@ -10,6 +10,7 @@ from bot.report import Report, Status
 from bot.sources.k8s_models import Container, ContainerStatus, Pod, StateTerminated
 from bot.sources.kube_exec import exec_in_pod
 from bot.sources.prometheus import Sample
+from bot.words import noun, plural
 from commands import promql
 from commands.base import Context
 from commands.diag.common import (
@@ -80,7 +81,7 @@ def check_termination(found: Findings, pod: Pod, container: Container | None) ->
         return
     term: StateTerminated | None = status.last_state.terminated or status.state.terminated
     if term is None:
-        found.row(check, Status.OK, f"{status.restart_count} restarts",
+        found.row(check, Status.OK, plural(status.restart_count, "restart"),
                   "no terminated container on record")
         return
     when = f" at {term.finished_at:%H:%M UTC}" if term.finished_at else ""
@@ -90,7 +91,7 @@ def check_termination(found: Findings, pod: Pod, container: Container | None) ->
         # The kernel's cgroup OOM killer: host memory at the container limit, not GPU memory.
         found.row(check, Status.FAIL, value, f"killed{when} at its memory limit "
                   f"({limit or 'none set'}); this is host RAM, not GPU memory; "
-                  f"{status.restart_count} restarts")
+                  f"{plural(status.restart_count, 'restart')}")
         found.cause(f"container memory limit ({limit or 'no limit'}) reached: OOMKilled, "
                     "exit 137")
         more_memory_remedy(found, container)
@@ -98,8 +99,8 @@ def check_termination(found: Findings, pod: Pod, container: Container | None) ->
         found.row(check, Status.WARN, value, f"SIGKILL{when} without OOMKilled: a failed "
                   "liveness probe or an eviction, not the memory limit")
     elif term.exit_code not in (0, None):
-        found.row(check, Status.WARN, value, f"exited{when}; {status.restart_count} restarts "
-                  "(the logs say why)")
+        found.row(check, Status.WARN, value, f"exited{when}; "
+                  f"{plural(status.restart_count, 'restart')} (the logs say why)")
     else:
         found.row(check, Status.OK, value, f"exited cleanly{when}")
 
@@ -125,22 +126,22 @@ def check_logs(found: Findings, current: Got[str | None], previous: Got[str | No
     cur_hits = matching(current.value, CUDA_OOM)
     hits = [f"previous: {h}" for h in prev_hits] + [f"current: {h}" for h in cur_hits]
     if hits:
-        found.row(check, Status.FAIL, f"{len(hits)} lines", quote(hits))
+        found.row(check, Status.FAIL, plural(len(hits), "line"), quote(hits))
         found.cause("CUDA out of memory in the model server (GPU memory)")
         return True
-    if current.value is None and previous.value is None and (current.error or previous.error):
-        found.unknown(check, current.error or previous.error)  # nothing was read
-        return False
-    read = []
-    if current.value is not None:
-        read.append("current")
-    if previous.value is not None:
-        read.append("previous")
-    detail = f"none in the last {tail} lines of the {' and '.join(read) or 'no'} log(s)"
-    if previous.value is None and not previous.error:
-        detail += " (no previous container)"
+    read = [which for which, got in (("current", current), ("previous", previous))
+            if got.value is not None]
     errors = "; ".join(e for e in (current.error, previous.error) if e)
-    found.row(check, Status.OK, "none", detail + (f"; {errors}" if errors else ""))
+    searched = (f"none in the last {plural(tail, 'line')} of the {' and '.join(read)} "
+                f"{noun(len(read), 'log')}")
+    if errors or not read:
+        # A log that could not be read may hold the OOM: unknown, not "none".
+        why = errors or "no log yet: the container has not started"
+        found.row(check, Status.UNKNOWN, "unknown", f"{searched}; {why}" if read else why)
+        return False
+    if previous.value is None:
+        searched += " (no previous container)"
+    found.row(check, Status.OK, "none", searched)
     return False
 
 
@@ -178,8 +179,10 @@ def check_gpu_memory(found: Findings, ctx: Context, got: Got[list[Sample]],
     parts = []
     for s in gpus[:8]:
         name = promql.gpu_name(s.labels)
-        total = totals.get(name, 0)
-        parts.append(f"{name} {s.value:.0%} ({s.value * total:,.0f}/{total:,.0f} MiB)")
+        total = totals.get(name)
+        # Without the total the MiB are unknown: show the ratio alone, not "0/0 MiB".
+        mib = f" ({s.value * total:,.0f}/{total:,.0f} MiB)" if total else ""
+        parts.append(f"{name} {s.value:.0%}{mib}")
     worst = gpus[0].value
     status = Status.OK
     if worst > t.gpu_mem_max_ratio:
@@ -331,4 +334,5 @@ def diagnose(ctx: Context, name: str, namespace: str) -> Report:
             gpu_oom_remedy(found, settings)
     check_exec(found, ctx, pod, container)
     return report("oom", f"{namespace}/{name}", found,
-                  f"container {cname or '?'} · logs: last {tail} lines · DCGM via Prometheus")
+                  f"container {cname or '?'} · logs: last {plural(tail, 'line')} · DCGM via "
+                  "Prometheus")

@@ -29,9 +29,9 @@ from starlette.routing import Route
 
 from bot.config import load_settings
 from bot.dispatch import Invocation, parse
-from bot.render.blocks import fallback_text, render_blocks
-from bot.roles import Role
+from bot.roles import Caller, Role
 from bot.runtime import Runtime
+from bot.slack.render.report import fallback_text, render_blocks
 from tests.bench.slow_backend import SlowBackend
 from tests.bench.table import percentile
 from tests.harness.procs import free_port
@@ -76,9 +76,10 @@ def _bolt_default(slack_api_url: str, bot_token: str, signing_secret: str,
     @app.command("/genai")
     def handle(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack(text="Working…")
-        parsed = parse(body.get("text", ""), Role.VIEWER)
+        caller = Caller(body["user_id"], Role.VIEWER)
+        parsed = parse(body.get("text", ""), caller)
         assert isinstance(parsed, Invocation)
-        report = runtime.execute(parsed, body["user_id"], Role.VIEWER)
+        report = runtime.execute(parsed, caller)
         respond(blocks=render_blocks(report), text=fallback_text(report))
 
     handler = SlackRequestHandler(app)

@@ -20,8 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bot.config import KubernetesSettings, load_settings
-from bot.render.blocks import render_blocks
 from bot.report import Report, Section
+from bot.slack.render.report import render_blocks
 from bot.sources.kubernetes import KubernetesSource
 from bot.sources.prometheus import PrometheusSource
 from commands import gpu, promql, status

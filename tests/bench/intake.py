@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.alerts.intake import Intake
+from bot.channels import Channels
 from bot.config import load_settings
 from bot.http import build_http_app
 from bot.store import Incident, open_store
@@ -63,7 +64,9 @@ def serve(db_url: str, port: int) -> None:
     settings = load_settings(webhook_token=TOKEN, database_url=db_url)
     store = open_store(db_url)
     raw_bodies.create(store.db.engine, checkfirst=True)
-    app = build_http_app(None, lambda: True, intake=Intake(store, settings))
+    intake = Intake(store.intake, Channels(settings.channels), settings.webhook_token,
+                    settings.alerts.webhook_max_bytes)
+    app = build_http_app(lambda: True, intake)
 
     def insert(body: bytes) -> None:
         with store.db.engine.begin() as conn:

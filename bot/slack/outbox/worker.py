@@ -1,52 +1,34 @@
-"""The outbox worker: the only path by which alert messages reach Slack.
+"""The outbox worker: the only path by which messages reach Slack.
 
-Rows are enqueued by the store in the same transaction as the incident change that needs
-them (:mod:`bot.store.repo`); this worker claims them, renders each one at send time and
-delivers it with ``slack_sdk.WebClient``:
+It claims rows that the store queued with the change that needs them, renders each typed
+message at send time (:class:`~bot.slack.render.table.MessageRenderer`) and delivers it
+(:mod:`~bot.slack.outbox.requests`); Slack's ``ts`` is kept with the row.
 
-* ``post``: ``chat.postMessage`` (into the incident's thread when the incident is anchored
-  in an existing thread); ``thread_reply``: ``chat.postMessage`` with ``thread_ts``;
-  ``update``: ``chat.update`` of the incident's message. Slack's ``ts`` is stored with the
-  row (:meth:`Store.complete_outbox`), which makes a post's ts the incident's message.
-* Exactly once: every ``chat.postMessage`` carries message metadata
-  ``{"event_type": "genai_outbox", "event_payload": {"key": <dedupe_key>}}``. When a row may
-  already have been sent (a counted failed attempt, or a claim that expired under a vanished
-  worker: :attr:`OutboxRow.may_have_been_sent`) the worker first looks for that metadata
-  (``conversations.history``, or ``conversations.replies`` in a thread, with
-  ``include_all_metadata``) and adopts the message it finds. Right before a send,
-  :meth:`Store.mark_sending` checks that the claim is still this worker's and extends it past
-  the HTTP timeout (the worker's client times out after at most a third of ``lease_s``), so
-  no other worker can take the row while the request is in flight. ``chat.update`` is
-  idempotent and is sent without a check.
-* Pacing: at most one write per channel per ``per_channel_interval_s``. A channel that must
-  wait does not stall the others: its rows go back to the store with their schedule
-  unchanged and are not claimed again until the channel is free (short waits, up to
-  ``min(idle_sleep_s, per_channel_interval_s)``, are waited out in place).
-* 429: the row is rescheduled at now + ``Retry-After`` and its channel held until then;
-  this does not count towards ``max_attempts``. 5xx, timeouts and connection errors back off
-  exponentially with jitter (1, 2, 4 ... s, capped at ``max_backoff_s``) and count; at
-  ``max_attempts`` the row is ``dead`` with its last error. Permanent errors
-  (``channel_not_found``, ``not_in_channel``, ``invalid_auth``, ``msg_too_long`` ...) make
-  it ``dead`` at once; invalid blocks or attachments first get one retry with the ``text``
-  fallback only, so the alert still reaches people.
-* Retries are the worker's alone: a client with retry handlers (slack_sdk's default
-  retries connection errors; ``RateLimitErrorRetryHandler`` would sleep through
-  ``Retry-After`` inside the call) is replaced by a copy without them, because a blind
-  re-send of a post that reached Slack would duplicate it.
+* Exactly once: a row that may already have been sent is looked up by its metadata key and
+  adopted. Right before a send, :meth:`OutboxStore.mark_sending` checks that the claim is
+  still ours and extends it past the HTTP timeout (at most a third of ``lease_s``), so no
+  other worker takes the row while the request is in flight. Retries are the worker's alone
+  (:func:`~bot.slack.client.delivery_client`): a blind re-send would duplicate a post.
+* Pacing: one write per channel per ``per_channel_interval_s``. A waiting channel does not
+  stall the others: its rows go back unchanged and are not claimed until it is free (waits
+  up to ``min(idle_sleep_s, per_channel_interval_s)`` are waited out in place).
+* Failures are classified in one place (:mod:`~bot.slack.outbox.failures`): 429 holds the
+  channel until Retry-After without counting; transient errors back off (1, 2, 4 … s with
+  jitter, up to ``max_backoff_s``) and count, up to ``max_attempts``; permanent ones give
+  the row up at once, after one plain-text try for refused blocks.
 
-Several workers (replicas) may run against one PostgreSQL: claims are exclusive, so each row
-is delivered once. Pacing is per worker; Slack's own 429s pace the rest.
+Several workers (replicas) may share one PostgreSQL: claims are exclusive, so each row is
+delivered once.
 """
 
 from __future__ import annotations
 
 import contextlib
-import http.client
 import random
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -54,186 +36,33 @@ from typing import Any
 
 import structlog
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
-from bot.store import OutboxRow, Store, utcnow
-from bot.store.models import as_utc
+from bot.jobs import Wakeup
+from bot.messages import OutboxMessage
+from bot.slack.client import delivery_client
+from bot.slack.outbox.failures import TEXT_FALLBACK_ERRORS, Failure, FailureKind, classify
+from bot.slack.outbox.requests import (
+    POST,
+    NoTarget,
+    build_request,
+    find_sent,
+    send,
+)
+from bot.store import OutboxRow
+from bot.store.outbox import OutboxStore
+from bot.store.states import OutboxState
+from bot.times import RunningClock
 
 log = structlog.get_logger(__name__)
 
-Render = Callable[[OutboxRow], dict[str, Any] | None]
-"""Slack message fields (``text``, ``blocks``, ``attachments`` ...) for a row; None drops the
-row (marked done, nothing sent). ``thread_ts`` (a ``post``/``thread_reply``) and ``ts`` (an
-``update``) in the result are used only when the row has no incident to take them from."""
+Render = Callable[[OutboxMessage], Mapping[str, Any] | None]
+"""Slack message fields (``text``, ``blocks``, ``attachments`` …) for a message; None drops
+the row (marked done, nothing sent)."""
 
 OnSent = Callable[[OutboxRow, str], None]
 """Called with the row and Slack's ts once a row is delivered (or an earlier post adopted)."""
 
-METADATA_EVENT_TYPE = "genai_outbox"
-LOOKBACK = timedelta(minutes=1)  # look for an earlier post from created_at minus this
-LOOKUP_PAGE_SIZE = 200
-LOOKUP_MAX_PAGES = 25
-FALLBACK_TEXT_MAX = 3000
-
-# Slack errors that no retry can fix: the row is dead at once.
-PERMANENT_ERRORS = frozenset({
-    "channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "not_authed",
-    "account_inactive", "token_revoked", "token_expired", "no_permission", "missing_scope",
-    "not_allowed_token_type", "ekm_access_denied", "team_access_not_granted",
-    "msg_too_long", "no_text", "invalid_blocks", "invalid_blocks_format",
-    "invalid_attachments", "too_many_attachments", "invalid_metadata_format",
-    "invalid_metadata_schema", "metadata_too_large", "invalid_arguments", "invalid_arg_name",
-    "invalid_charset", "message_not_found", "cant_update_message", "edit_window_closed",
-    "restricted_action", "restricted_action_read_only_channel",
-    "restricted_action_thread_only_channel", "restricted_action_non_threadable_channel",
-    "cannot_reply_to_message", "message_limit_exceeded", "as_user_not_supported",
-})
-# Rejected content: retried once with the text fallback alone.
-TEXT_FALLBACK_ERRORS = frozenset({"invalid_blocks", "invalid_blocks_format",
-                                  "invalid_attachments", "too_many_attachments"})
-_METHOD_POST = "chat.postMessage"
-_METHOD_UPDATE = "chat.update"
-_RESERVED = ("channel", "ts", "thread_ts", "metadata")
 _DUE_SLACK_S = 0.005
-
-
-class _Kind(Enum):
-    RATE_LIMITED = "rate_limited"
-    TRANSIENT = "transient"
-    PERMANENT = "permanent"
-
-
-@dataclass(frozen=True)
-class Failure:
-    """A classified failed Slack call."""
-
-    kind: _Kind
-    code: str  # Slack's error code, or the exception type
-    error: str  # what is kept in the row's last_error
-    retry_after: float = 0.0
-
-
-def classify(exc: BaseException, method: str) -> Failure:
-    """429 → rate limited (with Retry-After); 5xx, timeouts, connection errors and unknown
-    errors → transient (counted, backed off); :data:`PERMANENT_ERRORS` → permanent."""
-    if isinstance(exc, SlackApiError):
-        resp = exc.response
-        status = int(getattr(resp, "status_code", 0) or 0)
-        code = str(resp.get("error") or "unknown_error") if resp is not None else "unknown_error"
-        text = f"{method}: {code} (HTTP {status})"
-        details = (resp.get("response_metadata") or {}).get("messages") if resp else None
-        if isinstance(details, list) and details:
-            text += ": " + "; ".join(str(d) for d in details[:5])
-        if status == 429 or code == "ratelimited":
-            return Failure(_Kind.RATE_LIMITED, "ratelimited", text, _retry_after(resp))
-        if status >= 500 or code not in PERMANENT_ERRORS:
-            return Failure(_Kind.TRANSIENT, code, text)
-        return Failure(_Kind.PERMANENT, code, text)
-    name = type(exc).__name__
-    if isinstance(exc, OSError | http.client.HTTPException):  # URLError, timeouts, resets
-        return Failure(_Kind.TRANSIENT, name, f"{method}: connection error: {name}: {exc}")
-    return Failure(_Kind.TRANSIENT, name, f"{method}: {name}: {exc}")
-
-
-def _retry_after(resp: Any) -> float:
-    """Seconds from the Retry-After header (1 s if absent or unreadable)."""
-    headers: Mapping[str, Any] = getattr(resp, "headers", None) or {}
-    for key, value in headers.items():
-        if str(key).lower() == "retry-after":
-            raw = value[0] if isinstance(value, list | tuple) and value else value
-            try:
-                return min(max(float(raw), 0.0), 3600.0)
-            except (TypeError, ValueError):
-                break
-    return 1.0
-
-
-def delivery_client(client: WebClient, lease_s: float) -> WebClient:
-    """``client`` itself, or a copy without retry handlers and with a timeout of at most a
-    third of ``lease_s`` (see the module docstring for why)."""
-    max_timeout = max(1, int(lease_s / 3))
-    handlers = list(client.retry_handlers or [])
-    if not handlers and client.timeout <= max_timeout:
-        return client
-    copy = WebClient(
-        token=client.token,
-        base_url=client.base_url,
-        timeout=min(client.timeout, max_timeout),
-        ssl=client.ssl,
-        proxy=client.proxy,
-        headers=dict(client.headers),
-        logger=client.logger,
-        retry_handlers=[],
-    )
-    copy.default_params = dict(client.default_params)
-    if "User-Agent" in client.headers:
-        copy.headers["User-Agent"] = client.headers["User-Agent"]
-    log.info("outbox.client_copied", dropped_retry_handlers=[type(h).__name__ for h in handlers],
-             timeout_s=copy.timeout)
-    return copy
-
-
-def fallback_text(rendered: Mapping[str, Any]) -> str:
-    """The message as plain text: its ``text``, else the text found in its blocks and
-    attachments."""
-    text = rendered.get("text")
-    if isinstance(text, str) and text.strip():
-        return text[:FALLBACK_TEXT_MAX]
-    parts: list[str] = []
-    for block in rendered.get("blocks") or []:
-        if isinstance(block, Mapping):
-            parts.extend(_block_texts(block))
-    for att in rendered.get("attachments") or []:
-        if isinstance(att, Mapping):
-            for key in ("fallback", "title", "text"):
-                if isinstance(att.get(key), str) and att[key]:
-                    parts.append(att[key])
-                    break
-    joined = "\n".join(p for p in parts if p.strip())
-    return (joined or "An alert message could not be displayed; see the bot's logs.")[
-        :FALLBACK_TEXT_MAX
-    ]
-
-
-def _block_texts(block: Mapping[str, Any]) -> Iterator[str]:
-    for key in ("text",):
-        obj = block.get(key)
-        if isinstance(obj, Mapping) and isinstance(obj.get("text"), str):
-            yield obj["text"]
-    for key in ("fields", "elements"):
-        for item in block.get(key) or []:
-            if isinstance(item, Mapping) and isinstance(item.get("text"), str):
-                yield item["text"]
-
-
-def metadata_key(message: Mapping[str, Any]) -> str | None:
-    """The outbox dedupe key in a Slack message's metadata, if it carries one."""
-    meta = message.get("metadata")
-    if not isinstance(meta, Mapping) or meta.get("event_type") != METADATA_EVENT_TYPE:
-        return None
-    payload = meta.get("event_payload")
-    key = payload.get("key") if isinstance(payload, Mapping) else None
-    return str(key) if key is not None else None
-
-
-class _NoTarget(ValueError):
-    """The row cannot be delivered at all (unknown kind, nothing to update or reply to)."""
-
-
-@dataclass(frozen=True)
-class _Request:
-    method: str
-    kwargs: dict[str, Any]
-    thread_ts: str | None  # where a post goes (for the lookup)
-    fallback: str
-
-    def text_only(self) -> _Request:
-        keep = {k: v for k, v in self.kwargs.items() if k in _RESERVED}
-        keep["text"] = self.fallback
-        if self.method == _METHOD_UPDATE:  # an update keeps omitted blocks: clear them
-            keep["blocks"] = []
-            keep["attachments"] = []
-        return _Request(self.method, keep, self.thread_ts, self.fallback)
 
 
 class _Outcome(Enum):
@@ -241,17 +70,6 @@ class _Outcome(Enum):
     RESCHEDULED = "rescheduled"  # back to pending (429, backoff)
     REQUEUE = "requeue"  # try again in this batch once the channel is free (text fallback)
     NONE = "none"  # claim lost, or left for the lease to expire
-
-
-class _Clock:
-    """Wall time for the store, starting at ``now`` and advancing with the monotonic clock."""
-
-    def __init__(self, now: datetime | None) -> None:
-        self.wall = as_utc(now) if now is not None else utcnow()
-        self.mono = time.monotonic()
-
-    def now(self) -> datetime:
-        return self.wall + timedelta(seconds=time.monotonic() - self.mono)
 
 
 @dataclass
@@ -267,11 +85,12 @@ class OutboxWorker:
 
     def __init__(
         self,
-        store: Store,
+        store: OutboxStore,
         client: WebClient,
         render: Render,
         *,
         worker_id: str,
+        wakeup: Wakeup | None = None,
         per_channel_interval_s: float = 1.0,
         batch: int = 20,
         lease_s: float = 30.0,
@@ -301,7 +120,7 @@ class OutboxWorker:
         self._text_only: set[int] = set()  # rows whose blocks Slack refused
         self._rng = random.Random()
         self._run_lock = threading.Lock()
-        self._wake = threading.Event()
+        self._wake = wakeup or Wakeup()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._log = log.bind(worker_id=worker_id)
@@ -321,12 +140,12 @@ class OutboxWorker:
 
     def notify(self) -> None:
         """Wake the loop now (after an enqueue) instead of after ``idle_sleep_s``."""
-        self._wake.set()
+        self._wake.notify()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the loop; the row being sent finishes, the rest of the batch is released."""
         self._stop.set()
-        self._wake.set()
+        self._wake.notify()
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
@@ -339,7 +158,6 @@ class OutboxWorker:
     def _loop(self) -> None:
         failures = 0
         while not self._stop.is_set():
-            self._wake.clear()
             try:
                 with self._run_lock:
                     result = self._run_batch(None)
@@ -371,11 +189,11 @@ class OutboxWorker:
             return self._run_batch(now).finished
 
     def _run_batch(self, now: datetime | None) -> _BatchResult:
-        clock = _Clock(now)
+        clock = RunningClock(now)
         mono = time.monotonic()
         self._free_at = {ch: t for ch, t in self._free_at.items() if t > mono - 60.0}
         held = sorted(ch for ch, t in self._free_at.items() if t > mono)
-        rows = self.store.claim_outbox(
+        rows = self.store.claim(
             self.worker_id, self.batch, clock.now(), self.lease_s, exclude_channels=held
         )
         result = _BatchResult(claimed=len(rows))
@@ -420,14 +238,13 @@ class OutboxWorker:
         maybe = [r.id for r in rows if r.may_have_been_sent]
         plain = [r.id for r in rows if not r.may_have_been_sent]
         try:
-            n = self.store.release_outbox(plain, worker_id=self.worker_id)
-            n += self.store.release_outbox(maybe, worker_id=self.worker_id,
-                                           may_have_been_sent=True)
+            n = self.store.release(plain, worker_id=self.worker_id)
+            n += self.store.release(maybe, worker_id=self.worker_id, may_have_been_sent=True)
             self.stats["released"] += n
         except Exception:  # the claims expire after lease_s and the rows come back anyway
             self._log.exception("outbox.release_failed", rows=len(rows))
 
-    def _handle_safely(self, row: OutboxRow, clock: _Clock) -> _Outcome:
+    def _handle_safely(self, row: OutboxRow, clock: RunningClock) -> _Outcome:
         try:
             return self._handle(row, clock)
         except Exception as exc:
@@ -441,30 +258,32 @@ class OutboxWorker:
 
     # ------------------------------------------------------------------ one row
 
-    def _handle(self, row: OutboxRow, clock: _Clock) -> _Outcome:
+    def _handle(self, row: OutboxRow, clock: RunningClock) -> _Outcome:
         lg = self._log.bind(outbox_id=row.id, kind=row.kind, channel=row.channel,
                             dedupe_key=row.dedupe_key, attempts=row.attempts)
+        if row.message is None:  # a payload this version cannot read: say so, once
+            return self._dead(row, row.bad_payload, clock, lg)
         try:
-            rendered = self.render(row)
+            rendered = self.render(row.message)
         except Exception as exc:
             lg.exception("outbox.render_failed")
             return self._retry(row, f"render failed: {type(exc).__name__}: {exc}", clock, lg)
         if rendered is None:
-            self.store.complete_outbox(row.id, None, worker_id=self.worker_id, now=clock.now())
+            self.store.complete(row.id, None, worker_id=self.worker_id, now=clock.now())
             self.stats["dropped"] += 1
             lg.info("outbox.dropped")
             return _Outcome.FINISHED
         try:
-            request = self._request(row, rendered)
-        except _NoTarget as exc:
+            request = build_request(row, rendered, row.message.edit_ts)
+        except NoTarget as exc:
             return self._dead(row, str(exc), clock, lg)
         text_only = row.id in self._text_only
         if text_only:
             request = request.text_only()
-        if request.method == _METHOD_POST and row.may_have_been_sent:
+        if request.method == POST and row.may_have_been_sent:
             self.stats["lookups"] += 1
             try:
-                found = self._find_sent(row, request, clock)
+                found = find_sent(self.client, row, request, clock.now())
             except Exception as exc:
                 failure = classify(exc, "lookup")
                 return self._failed(row, failure, "lookup", text_only, clock, lg)
@@ -474,7 +293,7 @@ class OutboxWorker:
             lg.warning("outbox.claim_lost")
             return _Outcome.NONE
         try:
-            ts = self._send(request)
+            ts = send(self.client, request)
         except Exception as exc:
             return self._failed(row, classify(exc, request.method), "send", text_only, clock, lg)
         finally:
@@ -485,93 +304,20 @@ class OutboxWorker:
             )
         return self._complete(row, ts, clock, lg, adopted=False)
 
-    def _request(self, row: OutboxRow, rendered: Mapping[str, Any]) -> _Request:
-        fields = {k: v for k, v in rendered.items() if k not in _RESERVED}
-        if "metadata" in rendered:
-            self._log.warning("outbox.render_metadata_ignored", outbox_id=row.id)
-        fallback = fallback_text(rendered)
-        given_thread = rendered.get("thread_ts")
-        kwargs: dict[str, Any] = {"channel": row.channel}
-        if row.kind in ("post", "thread_reply"):
-            if row.kind == "post":
-                anchored = row.thread_ts is not None and row.thread_ts != row.slack_ts
-                thread = row.thread_ts if anchored else given_thread
-            else:
-                thread = row.thread_ts or given_thread
-                if not thread:
-                    raise _NoTarget("thread_reply without a thread to reply to")
-            if thread:
-                kwargs["thread_ts"] = str(thread)
-            kwargs.update(fields)
-            kwargs["metadata"] = {"event_type": METADATA_EVENT_TYPE,
-                                  "event_payload": {"key": row.dedupe_key}}
-            return _Request(_METHOD_POST, kwargs, kwargs.get("thread_ts"), fallback)
-        if row.kind == "update":
-            ts = row.slack_ts or rendered.get("ts")
-            if not ts:
-                raise _NoTarget("update without a message to edit")
-            kwargs["ts"] = str(ts)
-            kwargs.update(fields)
-            return _Request(_METHOD_UPDATE, kwargs, None, fallback)
-        raise _NoTarget(f"unknown outbox kind {row.kind!r}")
-
-    def _send(self, request: _Request) -> str:
-        if request.method == _METHOD_UPDATE:
-            resp = self.client.chat_update(**request.kwargs)
-            return str(resp.get("ts") or request.kwargs["ts"])
-        resp = self.client.chat_postMessage(**request.kwargs)
-        ts = resp.get("ts")
-        if not isinstance(ts, str) or not ts:
-            raise ValueError("chat.postMessage answered ok without a ts")
-        return ts
-
-    def _find_sent(self, row: OutboxRow, request: _Request, clock: _Clock) -> str | None:
-        """The ts of an earlier post of this row, found by its metadata, or None."""
-        since = (row.created_at or clock.now()) - LOOKBACK
-        args: dict[str, Any] = {
-            "channel": row.channel,
-            "oldest": f"{since.timestamp():.6f}",
-            "include_all_metadata": True,
-            "limit": LOOKUP_PAGE_SIZE,
-        }
-        cursor: str | None = None
-        for _ in range(LOOKUP_MAX_PAGES):
-            if cursor:
-                args["cursor"] = cursor
-            try:
-                if request.thread_ts:
-                    page = self.client.conversations_replies(ts=request.thread_ts, **args)
-                else:
-                    page = self.client.conversations_history(**args)
-            except SlackApiError as exc:
-                if exc.response is not None and exc.response.get("error") == "thread_not_found":
-                    return None
-                raise
-            for message in page.get("messages") or []:
-                if isinstance(message, Mapping) and metadata_key(message) == row.dedupe_key:
-                    return str(message["ts"])
-            meta = page.get("response_metadata") or {}
-            cursor = meta.get("next_cursor") if isinstance(meta, Mapping) else None
-            if not page.get("has_more") or not cursor:
-                return None
-        self._log.warning("outbox.lookup_truncated", outbox_id=row.id, pages=LOOKUP_MAX_PAGES)
-        return None
-
     # ------------------------------------------------------------------ outcomes
 
     def _complete(
-        self, row: OutboxRow, ts: str, clock: _Clock, lg: Any, *, adopted: bool
+        self, row: OutboxRow, ts: str, clock: RunningClock, lg: Any, *, adopted: bool
     ) -> _Outcome:
         try:
-            held = self.store.complete_outbox(row.id, ts, worker_id=self.worker_id,
-                                              now=clock.now())
+            held = self.store.complete(row.id, ts, worker_id=self.worker_id, now=clock.now())
         except Exception:
             # Slack has the message but the store does not know: hand the row back so that
             # the next claim (or, if the store is down, the lease's expiry) adopts it.
             lg.exception("outbox.complete_failed", ts=ts)
             with contextlib.suppress(Exception):
-                self.store.release_outbox([row.id], worker_id=self.worker_id,
-                                          may_have_been_sent=True)
+                self.store.release([row.id], worker_id=self.worker_id,
+                                   may_have_been_sent=True)
             return _Outcome.NONE
         if not held:
             lg.warning("outbox.complete_lost", ts=ts)  # another worker will adopt it
@@ -587,10 +333,10 @@ class OutboxWorker:
         return _Outcome.FINISHED
 
     def _failed(
-        self, row: OutboxRow, failure: Failure, stage: str, text_only: bool, clock: _Clock,
+        self, row: OutboxRow, failure: Failure, stage: str, text_only: bool, clock: RunningClock,
         lg: Any,
     ) -> _Outcome:
-        if failure.kind is _Kind.RATE_LIMITED:
+        if failure.kind is FailureKind.RATE_LIMITED:
             hold = failure.retry_after
             due = clock.now() + timedelta(seconds=hold)
             # The channel frees a moment after the row is due again, so that the row (the
@@ -599,14 +345,14 @@ class OutboxWorker:
                                              time.monotonic() + hold + _DUE_SLACK_S)
             # A 429 means Slack did not take the message; only a lookup that was cut short
             # leaves the question "was it sent before?" open.
-            self.store.release_outbox(
+            self.store.release(
                 [row.id], worker_id=self.worker_id, next_attempt_at=due, error=failure.error,
                 may_have_been_sent=stage == "lookup" and row.may_have_been_sent,
             )
             self.stats["rate_limited"] += 1
             lg.info("outbox.rate_limited", retry_after_s=hold, stage=stage)
             return _Outcome.RESCHEDULED
-        if failure.kind is _Kind.PERMANENT:
+        if failure.kind is FailureKind.PERMANENT:
             if failure.code in TEXT_FALLBACK_ERRORS and stage == "send" and not text_only:
                 self._text_only.add(row.id)
                 self.stats["text_fallback"] += 1
@@ -619,15 +365,15 @@ class OutboxWorker:
         base = 2.0 ** min(attempts, 30)
         return min(self.max_backoff_s, base * self._rng.uniform(0.75, 1.25))
 
-    def _retry(self, row: OutboxRow, error: str, clock: _Clock, lg: Any) -> _Outcome:
+    def _retry(self, row: OutboxRow, error: str, clock: RunningClock, lg: Any) -> _Outcome:
         """Count a failed attempt: back off, or ``dead`` at ``max_attempts``."""
         delay = self._backoff(row.attempts)
         give_up = row.attempts + 1 >= self.max_attempts
-        state = self.store.retry_outbox(
+        state = self.store.retry(
             row.id, error, clock.now() + timedelta(seconds=delay), worker_id=self.worker_id,
             give_up=give_up,
         )
-        if state == "dead":
+        if state is OutboxState.DEAD:
             self._text_only.discard(row.id)
             self.stats["dead"] += 1
             lg.error("outbox.dead", error=error, attempts=row.attempts + 1)
@@ -636,9 +382,8 @@ class OutboxWorker:
         lg.warning("outbox.retry", error=error, retry_in_s=round(delay, 3))
         return _Outcome.RESCHEDULED
 
-    def _dead(self, row: OutboxRow, error: str, clock: _Clock, lg: Any) -> _Outcome:
-        self.store.retry_outbox(row.id, error, clock.now(), worker_id=self.worker_id,
-                                give_up=True)
+    def _dead(self, row: OutboxRow, error: str, clock: RunningClock, lg: Any) -> _Outcome:
+        self.store.retry(row.id, error, clock.now(), worker_id=self.worker_id, give_up=True)
         self._text_only.discard(row.id)
         self.stats["dead"] += 1
         lg.error("outbox.dead", error=error, permanent=True)

@@ -1,5 +1,5 @@
-"""Slack payloads of Game Day: outbox rows carry their message ready-made, and the findings
-modal (built here, parsed with pydantic on submission)."""
+"""Modals: the findings form of a drill, and what its submission holds (parsed with
+pydantic before anything is stored)."""
 
 from __future__ import annotations
 
@@ -7,27 +7,19 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from bot.render.mrkdwn import truncate
-from bot.store import OutboxRow
+from bot.slack.render.kit import plain
 
 FINDINGS_VIEW = "gameday_findings_modal"
 MAX_INPUT = 3000
 
 
-def outbox_message(row: OutboxRow) -> dict[str, Any] | None:
-    """The message of a Game Day outbox row (prompt, briefing, report); None for others."""
-    if row.payload.get("gameday") and isinstance(row.payload.get("message"), dict):
-        return dict(row.payload["message"])
-    return None
-
-
 def _input(block_id: str, label: str, placeholder: str) -> dict[str, Any]:
     return {
         "type": "input", "block_id": block_id, "optional": True,
-        "label": {"type": "plain_text", "text": label},
+        "label": plain(label, 2000),
         "element": {"type": "plain_text_input", "action_id": "text", "multiline": True,
                     "max_length": MAX_INPUT,
-                    "placeholder": {"type": "plain_text", "text": placeholder}},
+                    "placeholder": plain(placeholder, 150)},
     }
 
 
@@ -36,11 +28,11 @@ def findings_modal(drill_public_id: str, title: str) -> dict[str, Any]:
         "type": "modal",
         "callback_id": FINDINGS_VIEW,
         "private_metadata": drill_public_id,
-        "title": {"type": "plain_text", "text": "Drill findings"},
-        "submit": {"type": "plain_text", "text": "Save"},
-        "close": {"type": "plain_text", "text": "Cancel"},
+        "title": plain("Drill findings", 24),
+        "submit": plain("Save", 24),
+        "close": plain("Cancel", 24),
         "blocks": [
-            {"type": "section", "text": {"type": "plain_text", "text": truncate(title, 150)}},
+            {"type": "section", "text": plain(title, 3000)},
             _input("findings", "Findings (one per line)",
                    "The runbook lacked the NCCL_DEBUG step"),
             _input("action_items", "Action items (one per line, optional 'owner: ' prefix)",

@@ -21,6 +21,13 @@ def _break(m: re.Match[str]) -> str:
     return m.group(0) if inside_word else "".join(ch + _ZWSP for ch in m.group(0))
 
 
+def entities(text: str) -> str:
+    """``&``, ``<`` and ``>`` as entities, nothing else: for plain_text fields, which Slack
+    shows without formatting but still decodes these three (a raw ``<!channel>`` must never
+    reach it)."""
+    return text.translate(_ENTITIES)
+
+
 def escape(text: str) -> str:
     """Make untrusted text inert in mrkdwn: no pings (<!channel>, <@U…>), links or formatting."""
     return _MARKERS.sub(_break, text.translate(_ENTITIES))

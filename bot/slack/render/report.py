@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.render.mrkdwn import escape, escape_code, truncate
 from bot.render.text import render_text
 from bot.report import Action, Report, Row, Section, Status
+from bot.slack.render.kit import fit, plain
+from bot.slack.render.mrkdwn import escape, escape_code, truncate
 
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
@@ -19,6 +20,7 @@ MAX_FALLBACK_TEXT = 3000
 
 STATUS_MARK = {
     Status.OK: ":white_check_mark:",
+    Status.INFO: ":information_source:",
     Status.WARN: ":warning:",
     Status.FAIL: ":red_circle:",
     Status.UNKNOWN: ":grey_question:",
@@ -68,7 +70,7 @@ def _button(action: Action) -> Block:
     button: Block = {
         "type": "button",
         "action_id": action.action_id,
-        "text": {"type": "plain_text", "text": truncate(action.label, MAX_BUTTON_TEXT)},
+        "text": plain(action.label, MAX_BUTTON_TEXT),
         "value": truncate(action.value, MAX_BUTTON_VALUE),
     }
     if action.style in ("primary", "danger"):
@@ -78,10 +80,7 @@ def _button(action: Action) -> Block:
 
 def render_blocks(report: Report) -> list[Block]:
     blocks: list[Block] = [
-        {
-            "type": "header",
-            "text": {"type": "plain_text", "text": truncate(report.title, MAX_HEADER) or "-"},
-        }
+        {"type": "header", "text": plain(report.title, MAX_HEADER)}
     ]
     if report.summary:
         blocks.append(_mrkdwn_section(truncate(escape(report.summary), MAX_SECTION_TEXT)))
@@ -116,5 +115,11 @@ def render_blocks(report: Report) -> list[Block]:
 
 
 def fallback_text(report: Report) -> str:
-    """The notification and screen-reader text that goes beside the blocks."""
-    return truncate(render_text(report), MAX_FALLBACK_TEXT)
+    """The notification and screen-reader text that goes beside the blocks. Slack parses it
+    as mrkdwn, so it is escaped like every other field."""
+    return fit(escape(truncate(render_text(report), MAX_FALLBACK_TEXT)), MAX_FALLBACK_TEXT)
+
+
+def report_message(report: Report) -> dict[str, Any]:
+    """``chat.postMessage`` / ``respond()`` fields for a report."""
+    return {"blocks": render_blocks(report), "text": fallback_text(report)}

@@ -1,0 +1,258 @@
+"""The sections of the settings, one model each, with the operations guide's defaults."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
+
+from bot.config.checks import (
+    DURATION,
+    ROLE_ID,
+    SENDER_ID,
+    http_url,
+    json_value,
+    optional_http_url,
+    refuse,
+    text_list,
+)
+
+
+class SlackSettings(BaseModel):
+    bot_token: SecretStr | None = None
+    app_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    mode: Literal["socket", "http"] = "socket"
+    api_base_url: str = "https://slack.com/api/"
+
+    @field_validator("bot_token")
+    @classmethod
+    def _bot_token_shape(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().startswith("xoxb-"):
+            raise ValueError("must be a bot token starting with xoxb-")
+        return v
+
+    @field_validator("app_token")
+    @classmethod
+    def _app_token_shape(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().startswith("xapp-"):
+            raise ValueError("must be an app-level token starting with xapp-")
+        return v
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _trailing_slash(cls, v: str) -> str:
+        # slack_sdk joins method names onto the base URL, so it must end with a slash.
+        v = http_url(v, "https://slack.com/api/")
+        return v if v.endswith("/") else v + "/"
+
+
+class HttpSettings(BaseModel):
+    host: str = "0.0.0.0"
+    port: int = Field(default=3000, ge=0, le=65535)
+
+
+class PrometheusSettings(BaseModel):
+    url: str = "http://prometheus-server.monitoring:80"
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return http_url(v, "http://prometheus:9090")
+
+
+class KubernetesSettings(BaseModel):
+    mode: Literal["auto", "incluster", "kubeconfig", "url"] = "auto"
+    kubeconfig: str | None = None
+    context: str | None = None
+    url: str | None = None
+    token: SecretStr | None = None
+    verify_tls: bool = True
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        return optional_http_url(v, "https://kubernetes.default.svc")
+
+    @model_validator(mode="after")
+    def _url_needed(self) -> KubernetesSettings:
+        if self.mode == "url" and not self.url:
+            raise ValueError("kubernetes.mode 'url' needs kubernetes.url")
+        return self
+
+
+class AwsSettings(BaseModel):
+    region: str = "ap-northeast-2"
+    endpoint_url: str | None = None
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        return optional_http_url(v, "http://localhost:4566")
+
+
+class AlertmanagerSettings(BaseModel):
+    url: str = "http://alertmanager-operated.monitoring:9093"
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return http_url(v, "http://alertmanager:9093")
+
+
+class AlertSettings(BaseModel):
+    """Where incidents come from. `webhook`: Alertmanager calls the bot, which posts the
+    alert itself. `channel`: Alertmanager posts through slack_configs and the bot answers in
+    the thread. Pick one, so an alert group is not posted twice."""
+
+    source: Literal["webhook", "channel"] = "webhook"
+    webhook_max_bytes: int = Field(default=1 << 20, ge=1024)
+    silence_durations: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["1h", "4h", "24h"]
+    )
+    # Slack allows about one chat.postMessage per second per channel.
+    channel_interval_s: float = Field(default=1.0, ge=0)
+    # Channel mode: the bot (B…) or app (A…) ids whose posts are Alertmanager's. Empty: the
+    # first Alertmanager-looking sender is learned (and logged), every other one refused.
+    channel_senders: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("silence_durations", "channel_senders", mode="before")
+    @classmethod
+    def _split(cls, v: Any) -> Any:
+        return text_list(v)
+
+    @field_validator("channel_senders")
+    @classmethod
+    def _sender_ids(cls, v: list[str]) -> list[str]:
+        bad = [e for e in v if not SENDER_ID.fullmatch(e)]
+        refuse(bad, "is not a Slack bot (B…) or app (A…) id",
+                "are not Slack bot (B…) or app (A…) ids")
+        return v
+
+    @field_validator("silence_durations")
+    @classmethod
+    def _durations(cls, v: list[str]) -> list[str]:
+        # The same shape bot.alerts.silences.parse_duration reads; 0h would silence nothing.
+        bad = [d for d in v if not DURATION.fullmatch(d) or int(d[:-1]) == 0]
+        refuse(bad, "is not a duration like 30m, 1h, 4h, 24h or 7d",
+                "are not durations like 30m, 1h, 4h, 24h or 7d")
+        return v
+
+
+class CostSettings(BaseModel):
+    daily_budget_usd: float = Field(default=1000.0, gt=0)  # the guide's DailyCostExceeded
+    cost_explorer: bool = False  # AWS Cost Explorer costs $0.01 a request: opt in
+    kubecost_url: str | None = None  # optional Allocation API, e.g. http://kubecost:9090
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("kubecost_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        return optional_http_url(v, "http://kubecost:9090")
+
+
+class WeeklySettings(BaseModel):
+    backup_max_age_h: float = Field(default=26.0, gt=0)  # a daily snapshot plus slack
+    ecr_registry_id: str | None = None
+
+
+class LogsSettings(BaseModel):
+    log_group: str = "/eks/genai-platform/inference"
+    query_timeout_s: float = Field(default=30.0, gt=0, le=300)
+    poll_interval_s: float = Field(default=1.0, gt=0, le=10)
+
+
+class DiagSettings(BaseModel):
+    """`/genai diag` and the alerts' Run diagnostics button."""
+
+    exec_enabled: bool = False  # pods/exec (nvidia-smi) needs the exec overlay's RBAC too
+    log_tail_lines: int = Field(default=500, ge=10, le=10000)
+    cluster_domain: str = "cluster.local"
+    karpenter_namespace: str = "kube-system"
+    karpenter_selector: str = "app.kubernetes.io/name=karpenter"
+
+
+class GamedaySchedule(BaseModel):
+    """One recurring drill prompt, e.g. Wednesdays 14:00 in Seoul."""
+
+    name: str = Field(min_length=1, max_length=64)
+    cron: str  # five fields, croniter syntax
+    timezone: str = "Asia/Seoul"
+    scenario: str | None = None  # None: the bot picks the least recently drilled one
+
+
+class GamedaySettings(BaseModel):
+    schedules: Annotated[list[GamedaySchedule], NoDecode] = Field(default_factory=list)
+    # A prompt whose time passed while no replica was up: post it once late, or skip it.
+    missed: Literal["catch_up", "skip"] = "catch_up"
+    catch_up_max_age_h: float = Field(default=6.0, gt=0)
+    tick_s: float = Field(default=30.0, gt=0, le=3600)
+
+    @field_validator("schedules", mode="before")
+    @classmethod
+    def _json(cls, v: Any) -> Any:
+        return json_value(v, 'write a list like [{"name": "weekly", "cron": "0 14 * * 3"}]')
+
+
+class ChannelSettings(BaseModel):
+    """The guide's three Alertmanager channels (ids or names) and the drill channel."""
+
+    critical: str = "#genai-critical"
+    warning: str = "#genai-warnings"
+    default: str = "#genai-alerts"
+    gameday: str = "#genai-gameday"
+
+
+class RoleSettings(BaseModel):
+    """Slack user ids (U…/W…) or usergroup ids (S…). Everyone else is a viewer."""
+
+    responders: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("responders", "admins", mode="before")
+    @classmethod
+    def _split(cls, v: Any) -> Any:
+        return text_list(v)
+
+    @field_validator("responders", "admins")
+    @classmethod
+    def _slack_ids(cls, v: list[str]) -> list[str]:
+        # A name or an email here would silently grant nobody anything.
+        bad = [e for e in v if not ROLE_ID.fullmatch(e)]
+        refuse(bad, "is not a Slack user (U…/W…) or usergroup (S…) id",
+                "are not Slack user (U…/W…) or usergroup (S…) ids")
+        return v
+
+
+class Thresholds(BaseModel):
+    """The guide's daily table. `warn_fraction` opens a warn band just below a ceiling."""
+
+    gpu_node_selector: str = "nvidia.com/gpu.present=true"
+    inference_namespace: str = "inference"
+    error_rate_max: float = Field(default=0.01, gt=0, lt=1)
+    p99_latency_max_s: float = Field(default=5.0, gt=0)
+    gpu_util_min_pct: float = Field(default=40.0, ge=0, le=100)
+    gpu_util_max_pct: float = Field(default=80.0, ge=0, le=100)
+    gpu_mem_max_ratio: float = Field(default=0.9, gt=0, le=1)
+    warn_fraction: float = Field(default=0.8, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _band(self) -> Thresholds:
+        if self.gpu_util_min_pct >= self.gpu_util_max_pct:
+            raise ValueError("gpu_util_min_pct must be below gpu_util_max_pct")
+        return self
+
+
+class JobSettings(BaseModel):
+    """Sizes of the pools that keep Slack's 3 s ack promise under load."""
+
+    workers: int = Field(default=16, ge=1, le=256)
+    queue_limit: int = Field(default=200, ge=1)
+    listener_threads: int = Field(default=32, ge=1, le=512)
+    # Backend calls of all running commands together; a status report makes six.
+    fanout_threads: int = Field(default=96, ge=1, le=1024)

@@ -1,0 +1,108 @@
+"""Everything of Slack in one bot process: the client, the Bolt app, Socket Mode or the HTTP
+route, and the outbox worker. The server starts and stops it; nothing else touches it."""
+
+from __future__ import annotations
+
+import structlog
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from starlette.routing import BaseRoute
+
+from bot.config import Settings
+from bot.errors import StartupError
+from bot.runtime import Runtime
+from bot.slack.app import build_app
+from bot.slack.client import resolve_channel_ids
+from bot.slack.http import slack_events_route
+from bot.slack.outbox.worker import OutboxWorker
+from bot.slack.render.table import MessageRenderer
+
+log = structlog.get_logger(__name__)
+
+# Slack's answers to a bad token, and what to do about each.
+_TOKEN_FIXES = {
+    "invalid_auth": "the token is not valid: copy it again from the app's settings",
+    "not_authed": "no token was sent",
+    "token_revoked": "the token was revoked: reinstall the app and use its new token",
+    "token_expired": "the token expired: reinstall the app or rotate the token",
+    "account_inactive": "the app's user is deactivated: reinstall the app",
+}
+
+
+class SlackSide:
+    def __init__(self, settings: Settings, runtime: Runtime, client: WebClient,
+                 worker_id: str) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.client = client
+        self.app = build_app(settings, runtime, client)
+        self.socket: SocketModeHandler | None = None
+        if settings.slack.mode == "socket":
+            if settings.slack.app_token is None:
+                raise StartupError("Socket Mode needs GENAI_SLACK__APP_TOKEN (xapp-…)")
+            self.socket = SocketModeHandler(
+                self.app, settings.slack.app_token.get_secret_value(), web_client=client)
+        self.outbox = OutboxWorker(
+            runtime.store.outbox, client,
+            MessageRenderer(runtime.store.incidents, runtime.runbooks,
+                            settings.alerts.silence_durations),
+            worker_id=worker_id, wakeup=runtime.wakeup,
+            per_channel_interval_s=settings.alerts.channel_interval_s,
+        )
+
+    def routes(self) -> list[BaseRoute]:
+        """``/slack/events`` in HTTP mode; nothing in Socket Mode."""
+        return [] if self.socket is not None else [
+            slack_events_route(self.app, self.runtime.jobs.gate)]
+
+    def check(self) -> None:
+        """``auth.test`` with the bot token: Slack unreachable or the token refused is a
+        :class:`StartupError` with one line that says which."""
+        base = self.settings.slack.api_base_url
+        try:
+            self.client.auth_test()
+        except SlackApiError as exc:
+            code = str(exc.response.get("error") or "unknown_error")
+            fix = _TOKEN_FIXES.get(code, "see https://api.slack.com/methods/auth.test")
+            raise StartupError(f"Slack refused the bot token GENAI_SLACK__BOT_TOKEN "
+                               f"({code}): {fix}") from None
+        except OSError as exc:  # URLError, timeouts, refused connections
+            reason = getattr(exc, "reason", exc)
+            raise StartupError(f"cannot reach Slack at {base} ({reason}): check the network "
+                               "or GENAI_SLACK__API_BASE_URL") from None
+
+    def start(self) -> None:
+        self._learn_channels()
+        if self.socket is not None:
+            try:
+                self.socket.connect()  # type: ignore[no-untyped-call]
+            except SlackApiError as exc:
+                code = str(exc.response.get("error") or "unknown_error")
+                raise StartupError(f"Slack refused the app token GENAI_SLACK__APP_TOKEN "
+                                   f"({code}): it needs the connections:write scope and "
+                                   "Socket Mode on") from None
+        self.outbox.start()
+
+    def connected(self) -> bool:
+        return self.socket is None or bool(self.socket.client.is_connected())
+
+    def _learn_channels(self) -> None:
+        channels = self.runtime.channels
+        names = channels.configured()
+        try:
+            ids = resolve_channel_ids(self.client, names)
+        except SlackApiError as exc:
+            log.warning("channels_unresolved", error=exc.response.get("error"),
+                        hint="add channels:read and groups:read, or configure channel ids")
+            return
+        channels.learn(ids)
+        missing = sorted(set(names) - set(ids))
+        if missing:
+            log.warning("channels_not_found", channels=missing,
+                        hint="create them or configure channel ids (C…)")
+
+    def stop(self) -> None:
+        self.outbox.stop()
+        if self.socket is not None:
+            self.socket.close()  # type: ignore[no-untyped-call]
