@@ -66,7 +66,6 @@ class Bot:
         return self
 
     def serve_forever(self) -> None:
-        self.slack.check()
         self.start()
         try:
             while self._thread is not None and self._thread.is_alive():

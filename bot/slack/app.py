@@ -23,6 +23,9 @@ def build_app(settings: Settings, runtime: Runtime, client: WebClient, *,
         # Signatures only exist on HTTP requests; Socket Mode is authenticated by the app token.
         request_verification_enabled=settings.slack.mode == "http",
         token_verification_enabled=token_verification,
+        # Alertmanager 0.32 may post with the bot's own token: its posts and edits must reach
+        # the channel listener, which tells the bot's own messages apart by their Block Kit.
+        ignoring_self_events_enabled=False,
         # Listeners here only parse, ack and enqueue, so they run inline in the dispatching
         # thread: no hop to Bolt's listener pool (5 threads by default, where acks queue
         # behind slow work) and no 10 ms polling for the ack. The work goes to the job pool.

@@ -36,6 +36,7 @@ class SlackSide:
         self.settings = settings
         self.runtime = runtime
         self.client = client
+        self.check()  # before Bolt's own token check, which would end in a traceback
         self.app = build_app(settings, runtime, client)
         self.socket: SocketModeHandler | None = None
         if settings.slack.mode == "socket":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -10,6 +11,37 @@ from ..blockkit import MAX_MESSAGE_TEXT, validate_attachments, validate_blocks
 from .answers import _err, _missing, _valid_metadata
 from .records import CHANNEL_ID, JSONDict
 from .state import SlackState
+
+# Slack stores message text escaped: a bare & < > becomes an entity; entities and control
+# sequences (<@U…>, <#C…>, <!here>, <https://…|label>) are kept as sent.
+_FORMATTING = re.compile(
+    r"(<(?:[@#!][^<>]*|(?:https?|mailto):[^<>]*)>)|(&(?:amp|lt|gt);)|([&<>])")
+_LEGACY_FIELDS = ("text", "title", "fallback", "pretext", "footer", "author_name")
+
+
+def slack_escaped(text: str) -> str:
+    """``text`` as Slack keeps and delivers it."""
+    def one(m: re.Match[str]) -> str:
+        if m.group(3):
+            return {"&": "&amp;", "<": "&lt;", ">": "&gt;"}[m.group(3)]
+        return m.group(0)
+
+    return _FORMATTING.sub(one, text)
+
+
+def _as_stored(content: Mapping[str, Any]) -> JSONDict:
+    """Message text and the legacy attachment fields, escaped as Slack stores them; Block
+    Kit is kept as sent."""
+    out = dict(content)
+    if isinstance(out.get("text"), str):
+        out["text"] = slack_escaped(out["text"])
+    attachments = out.get("attachments")
+    if isinstance(attachments, list):
+        out["attachments"] = [
+            {k: slack_escaped(v) if k in _LEGACY_FIELDS and isinstance(v, str) else v
+             for k, v in a.items()} if isinstance(a, Mapping) else a
+            for a in attachments]
+    return out
 
 
 def public_message(msg: Mapping[str, Any]) -> JSONDict:
@@ -61,6 +93,7 @@ class Messages(SlackState):
         extra: Mapping[str, Any] | None = None,
     ) -> JSONDict:
         ts = self.new_ts()
+        content = _as_stored(content)
         msg: JSONDict = {
             "type": "message",
             "ts": ts,
@@ -124,12 +157,16 @@ class Messages(SlackState):
         content = self._content(p, partial=True)
         if not content["ok"]:
             return content
+        previous = self.message_event(msg)
+        content = _as_stored(content)
         # Slack keeps blocks/attachments that the update omits; [] removes them.
         for key in ("text", "blocks", "attachments"):
             if key in content:
                 msg[key] = content[key]
         msg["edited"] = {"user": self.bot_user_id, "ts": self.new_ts()}
         self._changed.notify_all()
+        # Subscribers hear of the edit as a hidden message_changed event, as from Slack.
+        self._forward_event(self.changed_event(msg, previous))
         return {"ok": True, "channel": channel, "ts": ts, "text": msg["text"],
                 "message": self.public(msg)}
 
@@ -196,6 +233,18 @@ class Messages(SlackState):
         event.update({"type": "message", "channel_type": "channel", "event_ts": msg["ts"]})
         return event
 
+    def changed_event(self, msg: Mapping[str, Any],
+                      previous: Mapping[str, Any]) -> JSONDict:
+        """The ``message_changed`` event Slack sends when ``msg`` was edited."""
+        ts = self.new_ts()
+        inner = {k: v for k, v in self.message_event(msg).items()
+                 if k not in ("channel", "channel_type", "event_ts")}
+        old = {k: v for k, v in previous.items()
+               if k not in ("channel", "channel_type", "event_ts")}
+        return {"type": "message", "subtype": "message_changed", "hidden": True,
+                "channel": msg["channel"], "channel_type": "channel", "ts": ts,
+                "event_ts": ts, "message": inner, "previous_message": old}
+
     def forward_events_to(self, target: str | None) -> None:
         """Send a ``message`` event for every stored channel message, like a real event
         subscription: ``"socket"`` for Socket Mode, a URL for HTTP mode, None to stop."""
@@ -203,10 +252,12 @@ class Messages(SlackState):
             self._event_target = target
 
     def _forward_message_event(self, msg: Mapping[str, Any]) -> None:
+        self._forward_event(self.message_event(msg))
+
+    def _forward_event(self, event: JSONDict) -> None:
         target = self._event_target
         if target is None:
             return
-        event = self.message_event(msg)
         if target == "socket":
             threading.Thread(target=self.socket_send_event, args=(event,), daemon=True).start()
         else:

@@ -8,6 +8,8 @@ import secrets
 import time
 from typing import Any
 
+import httpx
+
 from .answers import _err, _rand_id, _truthy
 from .records import RESPONSE_URL_MAX_USES, Call, JSONDict, _ResponseTarget
 from .state import SlackState
@@ -114,6 +116,11 @@ class Responses(SlackState):
         with self._lock:
             self._webhooks[path] = channel
         return f"{self.base_url}/services/{path}"
+
+    def post_to_webhook(self, url: str, payload: Any) -> int:
+        """POST ``payload`` to an incoming webhook as a sender holding its URL would; the
+        HTTP status."""
+        return httpx.post(url, json=payload, timeout=10).status_code
 
     def _handle_webhook(self, path: str, raw: bytes) -> tuple[int, str]:
         payload: Any = None

@@ -83,6 +83,7 @@ class SlackStandin(Recording, Faults, WebApi, Messages, Conversations, Views, Re
         self.responses: list[JSONDict] = []
         self.deliveries: list[Delivery] = []
         self.usergroups: dict[str, list[str]] = {}
+        self.revoked: set[str] = set()
         self.socket_sent: list[JSONDict] = []
         self.socket_acks: list[JSONDict] = []
         self.socket_messages: list[JSONDict] = []

@@ -45,6 +45,7 @@ class SlackState:
     responses: list[JSONDict]
     deliveries: list[Delivery]
     usergroups: dict[str, list[str]]
+    revoked: set[str]
     socket_sent: list[JSONDict]
     socket_acks: list[JSONDict]
     socket_messages: list[JSONDict]

@@ -96,9 +96,16 @@ class WebApi(SlackState):
             return out
         return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
 
+    def revoke(self, token: str) -> None:
+        """From now on Slack answers ``token_revoked`` to ``token`` (an uninstalled app)."""
+        with self._lock:
+            self.revoked.add(token)
+
     def _check_token(self, method: str, token: str | None) -> str | None:
         if not token:
             return "not_authed"
+        if token in self.revoked:
+            return "token_revoked"
         if method == "apps.connections.open":
             if token == self.app_token:
                 return None
