@@ -3,10 +3,14 @@
 - manifests/prometheus-rules.yaml is a PrometheusRule (a CRD): its `spec` (the rule groups) is
   written to a temp file, which `promtool check rules` must accept, and against which the unit
   tests in manifests/rules-tests.yaml must pass. Negative controls break a copy of the rules
-  and expect those unit tests to FAIL, so a green run means something.
+  and expect those unit tests to FAIL, so a green run means something. It holds the guide's
+  eight alerts and the added ones (GPU XID, GPU node not Ready, the watchers: the DCGM
+  exporter and the bot itself).
 - manifests/alertmanager-config.yaml is a Secret: its `alertmanager.yaml` is written to a temp
   dir, `amtool check-config` must accept it, and `amtool config routes test` must route each
-  label set to exactly the intended receivers (drills never reach the real channels).
+  label set to exactly the intended receivers (drills never reach the real channels; the bot's
+  own alerts reach a Slack channel through Alertmanager's slack_configs, not only the bot).
+  Its inhibit_rules are proven with the real Alertmanager in tests/test_inhibitions.py.
 
 Without promtool or amtool these tests skip; under GENAI_REQUIRE_INTEGRATION=1 (CI) they fail.
 """
@@ -46,6 +50,22 @@ GUIDE_ALERTS: dict[str, tuple[str, str, str, str]] = {
     "GPUCostSpike": ("cost-alerts", "warning", "30m", "> 100"),
 }
 
+# Alerts added beyond the guide: group, and (severity, `for`) for each of its rules (None: no
+# `for`, the condition is an event). GPUXidError has two rules: a critical and a warning tier.
+ADDED_ALERTS: dict[str, tuple[str, list[tuple[str, str | None]]]] = {
+    "GPUXidError": ("gpu-alerts", [("critical", None), ("warning", None)]),
+    "GPUNodeNotReady": ("gpu-alerts", [("warning", "5m")]),
+    "DCGMExporterDown": ("watcher-alerts", [("warning", "10m")]),
+    "GenAIBotDown": ("watcher-alerts", [("warning", "5m")]),
+    "GenAIBotOutboxBacklog": ("watcher-alerts", [("warning", "1m")]),
+    "GenAIBotSlackCallsFailing": ("watcher-alerts", [("warning", "5m")]),
+    "GenAIBotWebhookRefusing": ("watcher-alerts", [("warning", None)]),
+}
+# The bot's own health: these must reach Slack without the bot.
+BOT_ALERTS = sorted(alert for alert in ADDED_ALERTS if alert.startswith("GenAIBot"))
+ALL_ALERTS = set(GUIDE_ALERTS) | set(ADDED_ALERTS)
+BOT_WEBHOOK = "http://genai-ops-bot.genai-ops.svc/alertmanager"
+
 SECRET_FILES = {
     "/etc/alertmanager/secrets/slack-webhook-url": "https://hooks.slack.com/services/T0/B0/test",
     "/etc/alertmanager/secrets/pagerduty-service-key": "0123456789abcdef0123456789abcdef",
@@ -79,7 +99,17 @@ def _prometheus_rule() -> dict[str, Any]:
 
 
 def _rules_by_alert(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """One rule per alert (the last, for an alert with several tiers)."""
     return {r["alert"]: r for g in spec["groups"] for r in g["rules"] if "alert" in r}
+
+
+def _alert_rules(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every alerting rule, tiers included."""
+    return [r for g in spec["groups"] for r in g["rules"] if "alert" in r]
+
+
+def _flat(expr: str) -> str:
+    return " ".join(expr.split())
 
 
 def _write_rules(directory: Path, spec: dict[str, Any]) -> Path:
@@ -167,10 +197,13 @@ def test_prometheus_rule_keeps_the_guides_alerts() -> None:
     assert doc["metadata"]["name"] == "genai-platform-alerts"
     assert doc["metadata"]["namespace"] == "monitoring"
     groups = {g["name"]: g for g in doc["spec"]["groups"]}
-    assert list(groups) == ["gpu-alerts", "inference-alerts", "cost-alerts"]
+    assert list(groups) == ["gpu-alerts", "inference-alerts", "cost-alerts", "watcher-alerts"]
 
     rules = _rules_by_alert(doc["spec"])
-    assert set(rules) == set(GUIDE_ALERTS)
+    assert set(rules) == ALL_ALERTS
+    for rule in _alert_rules(doc["spec"]):
+        if rule["alert"] in GUIDE_ALERTS:
+            assert [r["alert"] for r in _alert_rules(doc["spec"])].count(rule["alert"]) == 1
     for alert, (group, severity, for_, threshold) in GUIDE_ALERTS.items():
         rule = rules[alert]
         assert rule in groups[group]["rules"], f"{alert} moved out of {group}"
@@ -181,6 +214,58 @@ def test_prometheus_rule_keeps_the_guides_alerts() -> None:
         notes = rule["annotations"]
         assert set(notes) == {"summary", "description", "runbook_url"}, alert
         assert notes["runbook_url"].startswith(RUNBOOK_BASE), alert
+
+
+def test_added_alerts_groups_severities_and_annotations() -> None:
+    spec = _prometheus_rule()["spec"]
+    groups = {g["name"]: g for g in spec["groups"]}
+    for alert, (group, tiers) in ADDED_ALERTS.items():
+        rules = [r for r in _alert_rules(spec) if r["alert"] == alert]
+        assert [(r["labels"]["severity"], r.get("for")) for r in rules] == tiers, alert
+        for rule in rules:
+            assert rule in groups[group]["rules"], f"{alert} not in {group}"
+            assert set(rule["labels"]) == {"severity", "team"}, alert
+            assert rule["labels"]["team"] == "genai-platform", alert
+            notes = rule["annotations"]
+            expected = {"summary", "description", "runbook_url"}
+            if alert == "GPUXidError":  # the code the runbook's table explains
+                expected.add("code")
+                assert notes["code"] == '{{ $value | printf "%.0f" }}'
+            assert set(notes) == expected, alert
+            assert notes["runbook_url"].startswith(RUNBOOK_BASE), alert
+    # watcher-alerts holds only the watchers.
+    watchers = {r["alert"] for r in groups["watcher-alerts"]["rules"]}
+    assert watchers == {"DCGMExporterDown", *BOT_ALERTS}
+
+
+def test_added_alert_expressions_use_the_given_metrics() -> None:
+    spec = _prometheus_rule()["spec"]
+    exprs: dict[str, list[str]] = {}
+    for rule in _alert_rules(spec):
+        exprs.setdefault(rule["alert"], []).append(_flat(rule["expr"]))
+    (down,) = exprs["GenAIBotDown"]
+    assert 'max by (namespace, job) (up{job="genai-ops-bot"}) == 0' in down
+    assert 'absent(up{job="genai-ops-bot"})' in down
+    assert "kube_deployment_spec_replicas" in down  # absent() only where the bot should run
+    (outbox,) = exprs["GenAIBotOutboxBacklog"]
+    assert outbox.startswith("max by (namespace, job) (genai_bot_outbox_oldest_pending_age_")
+    assert outbox.endswith("> 300")
+    (slack,) = exprs["GenAIBotSlackCallsFailing"]
+    assert slack.count('genai_bot_slack_api_calls_total{outcome!~"ok|ratelimited"}') == 2
+    assert "by (namespace, job, method, outcome)" in slack
+    (webhook,) = exprs["GenAIBotWebhookRefusing"]
+    assert webhook.count('genai_bot_webhook_requests_total{outcome!~"stored|duplicate"}') == 2
+    assert "offset 10m" in webhook
+    (dcgm,) = exprs["DCGMExporterDown"]
+    assert 'kube_node_status_capacity{resource="nvidia_com_gpu"}' in dcgm
+    for label in ("Hostname", "hostname", "node"):  # every DCGM host label is accepted
+        assert f'"dcgm_node", "$1", "{label}", "(.+)"' in dcgm, label
+    (not_ready,) = exprs["GPUNodeNotReady"]
+    assert 'kube_node_status_condition{condition="Ready", status="true"}' in not_ready
+    critical, warning = exprs["GPUXidError"]
+    assert warning == "DCGM_FI_DEV_XID_ERRORS > 0"  # the last XID code: > 0 means one happened
+    codes = sorted(int(c) for c in re.findall(r"DCGM_FI_DEV_XID_ERRORS == (\d+)", critical))
+    assert codes == [48, 64, 74, 79, 95]
 
 
 def test_prometheus_rule_expressions_are_corrected() -> None:
@@ -212,12 +297,20 @@ def test_gpu_alert_descriptions_accept_both_dcgm_host_labels() -> None:
 
 
 def test_rule_tests_prove_every_alert_fires_and_stays_quiet() -> None:
-    fires: set[str] = set()
+    fires: set[tuple[str, str]] = set()
     quiet: set[str] = set()
     for _, case in _alert_tests():
-        (fires if case.get("exp_alerts") else quiet).add(case["alertname"])
-    assert set(GUIDE_ALERTS) <= fires, f"no firing case for {set(GUIDE_ALERTS) - fires}"
-    assert set(GUIDE_ALERTS) <= quiet, f"no quiet case for {set(GUIDE_ALERTS) - quiet}"
+        if case.get("exp_alerts"):
+            for alert in case["exp_alerts"]:
+                fires.add((case["alertname"], alert["exp_labels"]["severity"]))
+                # Every firing case names the annotations, so the templates are tested too.
+                assert "exp_annotations" in alert, case["alertname"]
+        else:
+            quiet.add(case["alertname"])
+    tiers = {(alert, severity) for alert, (_, severity, _, _) in GUIDE_ALERTS.items()}
+    tiers |= {(a, sev) for a, (_, rules) in ADDED_ALERTS.items() for sev, _ in rules}
+    assert tiers <= fires, f"no firing case for {tiers - fires}"
+    assert not ALL_ALERTS - quiet, f"no quiet case for {ALL_ALERTS - quiet}"
 
 
 # --------------------------------------------------------------------------- promtool
@@ -227,7 +320,9 @@ def test_promtool_check_rules(tmp_path: Path) -> None:
     rules = _write_rules(tmp_path, _prometheus_rule()["spec"])
     proc = _run([_promtool(), "check", "rules", str(rules)])
     assert proc.returncode == 0, _output(proc)
-    assert f"SUCCESS: {len(GUIDE_ALERTS)} rules found" in proc.stdout, _output(proc)
+    count = len(_alert_rules(_prometheus_rule()["spec"]))
+    assert count == len(GUIDE_ALERTS) + sum(len(rules) for _, rules in ADDED_ALERTS.values())
+    assert f"SUCCESS: {count} rules found" in proc.stdout, _output(proc)
 
 
 def test_promtool_unit_tests_pass(tmp_path: Path) -> None:
@@ -236,10 +331,18 @@ def test_promtool_unit_tests_pass(tmp_path: Path) -> None:
     assert "SUCCESS" in proc.stdout, _output(proc)
 
 
-def _set_expr(alert: str, old: str, new: str) -> Callable[[dict[str, Any]], None]:
+def _set_expr(
+    alert: str, old: str, new: str, severity: str | None = None
+) -> Callable[[dict[str, Any]], None]:
+    """Replace `old` by `new` in the alert's expression (its `severity` tier, if given)."""
+
     def mutate(spec: dict[str, Any]) -> None:
-        rule = _rules_by_alert(spec)[alert]
-        flat = " ".join(rule["expr"].split())
+        (rule,) = [
+            r
+            for r in _alert_rules(spec)
+            if r["alert"] == alert and severity in (None, r["labels"]["severity"])
+        ]
+        flat = _flat(rule["expr"])
         assert old in flat, f"{alert}: {old!r} not in {flat!r}"
         rule["expr"] = flat.replace(old, new)
 
@@ -270,6 +373,65 @@ NEGATIVE_CONTROLS = {
     ),
     # Restart threshold off by two: 4 restarts no longer fire.
     "restart-threshold-5": ("ModelPodRestarting", _set_expr("ModelPodRestarting", "> 3", "> 5")),
+    # absent() without the "Deployment wants replicas" guard: fires where the bot is not
+    # deployed (and in this repo's end-to-end test and demo, which run these rules).
+    "bot-down-unguarded-absent": (
+        "GenAIBotDown",
+        _set_expr(
+            "GenAIBotDown",
+            ' and on () (sum(kube_deployment_spec_replicas{deployment=~".*genai-ops-bot.*"}) > 0)',
+            "",
+        ),
+    ),
+    "outbox-threshold-10m": (
+        "GenAIBotOutboxBacklog",
+        _set_expr("GenAIBotOutboxBacklog", "> 300", "> 600"),
+    ),
+    # Counting ratelimited as a failure: the retried, rate-limited method fires.
+    "slack-ratelimited-counts": (
+        "GenAIBotSlackCallsFailing",
+        _set_expr("GenAIBotSlackCallsFailing", 'outcome!~"ok|ratelimited"', 'outcome!="ok"'),
+    ),
+    # Without the new-counter side, a refusal counter created by its first 401 never fires.
+    "webhook-increase-only": (
+        "GenAIBotWebhookRefusing",
+        _set_expr(
+            "GenAIBotWebhookRefusing",
+            ' or ( genai_bot_webhook_requests_total{outcome!~"stored|duplicate"} > 0'
+            " unless genai_bot_webhook_requests_total offset 10m )",
+            "",
+        ),
+    ),
+    # Ignoring the relabelled `node`: gpu-c's exporter reports its pod name as Hostname.
+    "dcgm-ignores-node-label": (
+        "DCGMExporterDown",
+        _set_expr(
+            "DCGMExporterDown",
+            '"dcgm_node", "$1", "node", "(.+)"',
+            '"dcgm_node", "$1", "no_such_label", "(.+)"',
+        ),
+    ),
+    # Any NotReady node, GPUs or not: the CPU node fires too.
+    "not-ready-any-node": (
+        "GPUNodeNotReady",
+        _set_expr(
+            "GPUNodeNotReady",
+            '(max by (node) (kube_node_status_capacity{resource="nvidia_com_gpu"}) > 0) and on'
+            ' (node) (max by (node) (kube_node_status_condition{condition="Ready",'
+            ' status="true"}) == 0)',
+            '(max by (node) (kube_node_status_condition{condition="Ready", status="true"}) == 0)',
+        ),
+    ),
+    # XID 79 (GPU fallen off the bus) dropped from the critical tier.
+    "xid-79-not-critical": (
+        "GPUXidError",
+        _set_expr("GPUXidError", " or DCGM_FI_DEV_XID_ERRORS == 79", "", severity="critical"),
+    ),
+    # An XID threshold as if the value were a count: XID 13 stops firing.
+    "xid-as-a-count": (
+        "GPUXidError",
+        _set_expr("GPUXidError", "> 0", "> 20", severity="warning"),
+    ),
 }
 
 
@@ -338,6 +500,17 @@ ROUTES = [
     ("alertname=GPUUnderutilized severity=info", ["genai-ops-bot", "default"]),
     ("alertname=SomethingNew", ["genai-ops-bot", "default"]),
     ("gameday=false alertname=ModelPodRestarting severity=warning", ["genai-ops-bot", WARN]),
+    # Added alerts: the XID tiers, and the bot's own alerts through warning-alerts' Slack.
+    ("alertname=GPUXidError severity=critical gpu=0", ["genai-ops-bot", "critical-alerts"]),
+    ("alertname=GPUXidError severity=warning gpu=0", ["genai-ops-bot", WARN]),
+    ("alertname=GPUNodeNotReady severity=warning node=gpu-a", ["genai-ops-bot", WARN]),
+    ("alertname=DCGMExporterDown severity=warning node=gpu-a", ["genai-ops-bot", WARN]),
+    ("alertname=GenAIBotDown severity=warning job=genai-ops-bot", ["genai-ops-bot", WARN]),
+    ("alertname=GenAIBotOutboxBacklog severity=warning", ["genai-ops-bot", WARN]),
+    ("alertname=GenAIBotSlackCallsFailing severity=warning outcome=invalid_auth",
+     ["genai-ops-bot", WARN]),
+    ("alertname=GenAIBotWebhookRefusing severity=warning outcome=401", ["genai-ops-bot", WARN]),
+    ("gameday=true alertname=GPUXidError severity=critical", DRILL),
 ]  # fmt: skip
 
 
@@ -352,12 +525,39 @@ def test_every_alert_routes_to_the_bot_and_drills_stay_out_of_real_channels(
 ) -> None:
     amtool = _amtool()
     by_severity = {"critical": "critical-alerts", "warning": "warning-alerts", "info": "default"}
-    for alert, (_, severity, _, _) in GUIDE_ALERTS.items():
-        labels = {"alertname": alert, "severity": severity}
+    for rule in _alert_rules(_prometheus_rule()["spec"]):
+        alert, severity = rule["alert"], rule["labels"]["severity"]
+        labels = {"alertname": alert, **rule["labels"]}
         assert _route(amtool, am_config_file, labels) == ["genai-ops-bot", by_severity[severity]]
         drill = _route(amtool, am_config_file, {**labels, "gameday": "true"})
         assert drill == ["gameday-drills"], alert
         assert not REAL_RECEIVERS & set(drill), alert
+
+
+def test_bot_alerts_reach_slack_without_the_bot(am_config_file: Path) -> None:
+    """The bot's own alerts fire when the bot cannot deliver: each must also reach a receiver
+    that posts to Slack itself (slack_configs) and does not depend on the bot's webhook."""
+    amtool = _amtool()
+    receivers = {r["name"]: r for r in _am_config()["receivers"]}
+    spec = _prometheus_rule()["spec"]
+    for alert in BOT_ALERTS:
+        (rule,) = [r for r in _alert_rules(spec) if r["alert"] == alert]
+        labels = {
+            "alertname": alert,
+            **rule["labels"],
+            "job": "genai-ops-bot",
+            "namespace": "genai-ops",
+        }
+        routed = _route(amtool, am_config_file, labels)
+        assert "genai-ops-bot" in routed, alert  # the bot still hears of it (when it is back)
+        without_bot = [name for name in routed if name != "genai-ops-bot"]
+        assert without_bot, f"{alert} reaches only the bot"
+        for name in without_bot:
+            receiver = receivers[name]
+            assert receiver.get("slack_configs"), f"{alert}: {name} does not post to Slack"
+            hooks = [w["url"] for w in receiver.get("webhook_configs") or []]
+            assert BOT_WEBHOOK not in hooks, f"{alert}: {name} goes through the bot"
+        assert not set(routed) & {"gameday-drills"}, alert
 
 
 def test_bot_webhook_and_slack_receivers() -> None:
@@ -381,7 +581,7 @@ def test_bot_webhook_and_slack_receivers() -> None:
     receivers = {r["name"]: r for r in config["receivers"]}
     assert set(receivers) == REAL_RECEIVERS | {"genai-ops-bot", "gameday-drills"}
     webhook = {
-        "url": "http://genai-ops-bot.genai-ops.svc/alertmanager",
+        "url": BOT_WEBHOOK,
         "send_resolved": True,
         "max_alerts": 0,
         "http_config": {

@@ -4,6 +4,7 @@ that names the file and each bad field."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -41,6 +42,30 @@ ALERT_RUNBOOKS = {
     "ModelPodRestarting": "model-pod-restarting",
     "DailyCostExceeded": "daily-cost-exceeded",
     "GPUCostSpike": "gpu-cost-spike",
+    # Added beyond the guide.
+    "GPUXidError": "gpu-xid-error",
+    "GPUNodeNotReady": "gpu-node-not-ready",
+    "DCGMExporterDown": "dcgm-exporter-down",
+    "GenAIBotDown": "genai-bot-down",
+    "GenAIBotOutboxBacklog": "genai-bot-outbox-backlog",
+    "GenAIBotSlackCallsFailing": "genai-bot-slack-calls-failing",
+    "GenAIBotWebhookRefusing": "genai-bot-webhook-refusing",
+}
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+# NVIDIA's XID codes the GPUXidError runbook explains, with words its entry must use.
+XID_CODES = {
+    13: "Graphics Engine Exception",
+    31: "GPU memory page fault",
+    43: "GPU stopped processing",
+    45: "Preemptive cleanup",
+    48: "Double-bit ECC error",
+    63: "row-remapping recording event",
+    64: "row-remapper recording failure",
+    74: "NVLink error",
+    79: "GPU has fallen off the bus",
+    92: "High single-bit ECC error rate",
+    94: "Contained ECC error",
+    95: "Uncontained ECC error",
 }
 
 
@@ -49,9 +74,10 @@ def index() -> RunbookIndex:
     return load_runbooks()
 
 
-def _manifest_alert_rules() -> dict[str, dict[str, Any]]:
-    """Every alerting rule in any PrometheusRule under manifests/, by alert name."""
-    rules: dict[str, dict[str, Any]] = {}
+def _manifest_alert_rules() -> dict[str, list[dict[str, Any]]]:
+    """Every alerting rule in any PrometheusRule under manifests/, by alert name (an alert with
+    a critical and a warning tier has two rules)."""
+    rules: dict[str, list[dict[str, Any]]] = {}
     for path in sorted(MANIFESTS.rglob("*.y*ml")):
         for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
             if not isinstance(doc, dict) or doc.get("kind") != "PrometheusRule":
@@ -59,7 +85,7 @@ def _manifest_alert_rules() -> dict[str, dict[str, Any]]:
             for group in doc["spec"]["groups"]:
                 for rule in group["rules"]:
                     if "alert" in rule:
-                        rules[rule["alert"]] = rule
+                        rules.setdefault(rule["alert"], []).append(rule)
     return rules
 
 
@@ -101,13 +127,16 @@ def test_every_alert_in_manifests_has_a_runbook(index: RunbookIndex) -> None:
     rules = _manifest_alert_rules()
     assert set(rules) == set(ALERT_RUNBOOKS), "manifests/ and this test disagree on the alerts"
     assert _missing_runbooks(rules, index) == []
-    for alert, rule in rules.items():
+    for alert, tiers in rules.items():
         runbook = index.for_alert(alert)
         assert runbook.alert == alert
         assert runbook.id == ALERT_RUNBOOKS[alert]
         assert not runbook.is_generic
-        assert runbook.severity == rule["labels"]["severity"], alert
-        assert rule["annotations"]["runbook_url"] == RUNBOOK_URL.format(id=runbook.id), alert
+        # The runbook's severity is the alert's highest tier.
+        severities = [rule["labels"]["severity"] for rule in tiers]
+        assert runbook.severity == max(severities, key=SEVERITY_RANK.__getitem__), alert
+        for rule in tiers:
+            assert rule["annotations"]["runbook_url"] == RUNBOOK_URL.format(id=runbook.id), alert
 
 
 def test_unknown_alert_falls_back_to_generic_and_is_reported_missing(index: RunbookIndex) -> None:
@@ -234,6 +263,75 @@ def test_cost_runbooks_use_real_cost_metrics(index: RunbookIndex) -> None:
     assert "node_gpu_hourly_cost" in _blob(index.for_alert("GPUCostSpike"))
 
 
+def test_codes_only_where_the_alert_carries_a_code(index: RunbookIndex) -> None:
+    """A runbook has `codes` exactly when every rule of its alert carries its value in the
+    `code` annotation; only GPUXidError does (the last XID code)."""
+    carrying = set()
+    for alert, tiers in _manifest_alert_rules().items():
+        with_code = ["code" in rule["annotations"] for rule in tiers]
+        assert len(set(with_code)) == 1, f"{alert}: some tiers carry a code, some not"
+        if with_code[0]:
+            carrying.add(alert)
+            for rule in tiers:
+                assert rule["annotations"]["code"] == '{{ $value | printf "%.0f" }}', alert
+    assert carrying == {"GPUXidError"}
+    assert {rb.alert for rb in index if rb.codes} == carrying
+    for runbook in index:
+        if runbook.codes:
+            assert runbook.alert is not None, runbook.id
+
+
+def test_xid_runbook_explains_the_common_codes(index: RunbookIndex) -> None:
+    runbook = index.for_alert("GPUXidError")
+    assert set(runbook.codes) == set(XID_CODES)
+    for code, words in XID_CODES.items():
+        assert words.lower() in runbook.codes[code].lower(), f"XID {code}: {words!r}"
+    # The critical tier's codes (the rule) each tell to take the node out of service.
+    (critical,) = [
+        r for r in _manifest_alert_rules()["GPUXidError"] if r["labels"]["severity"] == "critical"
+    ]
+    expr = " ".join(critical["expr"].split())
+    critical_codes = {int(c) for c in re.findall(r"DCGM_FI_DEV_XID_ERRORS == (\d+)", expr)}
+    assert critical_codes == {48, 64, 74, 79, 95}
+    for code in critical_codes:
+        assert "drain" in runbook.codes[code] and "replace" in runbook.codes[code], code
+    # The value is the LAST code, not a count; it sticks until dcgm-exporter restarts.
+    assert "LAST XID code" in runbook.meaning
+    assert "not a count" in runbook.meaning
+    assert "dcgm-exporter" in _text(runbook.mitigation)
+
+
+WATCHER_CONTENT = {
+    "genai-bot-down": ["job \"genai-ops-bot\"", "ServiceMonitor", "PagerDuty", "rollout undo"],
+    "genai-bot-outbox-backlog": [
+        "genai_bot_outbox_oldest_pending_age_seconds", "genai_bot_outbox_rows", "dead",
+    ],
+    "genai-bot-slack-calls-failing": [
+        "genai_bot_slack_api_calls_total", "invalid_auth", "channel_not_found",
+        "connection_error", "ratelimited", "GENAI_SLACK__BOT_TOKEN",
+    ],
+    "genai-bot-webhook-refusing": [
+        "genai_bot_webhook_requests_total", "401", "400", "413", "503", "GENAI_WEBHOOK_TOKEN",
+        "GENAI_ALERTS__WEBHOOK_MAX_BYTES",
+    ],
+    "dcgm-exporter-down": [
+        "Hostname", "hostname", "__meta_kubernetes_pod_node_name", "GPUUnderutilized",
+    ],
+    "gpu-node-not-ready": ["kubectl describe node", "nodeclaim", "muted"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("runbook_id", sorted(WATCHER_CONTENT))
+def test_added_runbooks_name_their_metrics_and_fixes(index: RunbookIndex, runbook_id: str) -> None:
+    runbook = index.get(runbook_id)
+    assert runbook is not None
+    assert runbook.codes == {}, runbook_id
+    for needle in WATCHER_CONTENT[runbook_id]:
+        assert needle in _blob(runbook) + "\n".join(
+            step.snippet for step in runbook.mitigation if step.snippet
+        ), f"{runbook_id}: lacks {needle!r}"
+
+
 def test_runbooks_are_english() -> None:
     for path in DEFAULT_DIRECTORY.glob("*.yaml"):
         text = path.read_text(encoding="utf-8")
@@ -341,6 +439,28 @@ def test_missing_scenario_runbook_is_reported(runbook_dir: Path) -> None:
 def test_empty_directory_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(RunbookError, match="no runbook files"):
         load_runbooks(tmp_path)
+
+
+def test_codes_are_checked_and_only_on_alert_runbooks(runbook_dir: Path) -> None:
+    generic = _runbook_data("generic")
+    generic["codes"] = {79: "GPU has fallen off the bus."}  # no alert carries its value
+    _write(runbook_dir, "generic.yaml", generic)
+    xid = _runbook_data("gpu-xid-error")
+    xid["codes"] = {"79": "a string key", -1: "negative", 48: "   "}
+    _write(runbook_dir, "gpu-xid-error.yaml", xid)
+    with pytest.raises(RunbookError) as exc:
+        load_runbooks(runbook_dir)
+    message = str(exc.value)
+    assert "generic.yaml: codes: Value error, only an alert runbook carries codes" in message
+    assert "gpu-xid-error.yaml: codes.79.[key]: Input should be a valid integer" in message
+    assert "gpu-xid-error.yaml: codes.-1.[key]: Input should be greater than or equal to 0" in (
+        message
+    )
+    assert "gpu-xid-error.yaml: codes.48: String should have at least 1 character" in message
+    assert {p.name for p in exc.value.files} == {"generic.yaml", "gpu-xid-error.yaml"}
+    # Without codes the field defaults to empty.
+    assert load_runbooks().get("generic") is not None
+    assert load_runbooks().for_alert("GPUMemoryHigh").codes == {}
 
 
 def test_models_forbid_unknown_fields_and_empty_text() -> None:

@@ -12,6 +12,9 @@ Kinds of runbook, told apart by their fields:
 - scenario runbooks (``gpu-oom``, ``network-latency``, ``model-load-failure``,
   ``karpenter-provisioning``): ``alert`` is null and ``diag_scenario`` names the scenario;
 - ``generic``: ``alert`` and ``diag_scenario`` are null; the fallback for unknown alerts.
+
+An alert runbook may carry ``codes``: what the value its alert carries means (the alert's
+``code`` annotation), e.g. GPUXidError's XID code table, so an alert card can name the code.
 """
 
 from __future__ import annotations
@@ -21,7 +24,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 __all__ = [
     "DEFAULT_DIRECTORY",
@@ -49,6 +60,9 @@ DIAG_SCENARIOS: tuple[str, ...] = get_args(DiagScenario)
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 RunbookId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
 AlertName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
+# A value an alert carries (an XID code): a non-negative whole number. Strict, so a YAML key
+# written as a string ("79") or a boolean (yes) is refused rather than coerced.
+Code = Annotated[int, Field(strict=True, ge=0)]
 
 
 class Step(BaseModel):
@@ -81,6 +95,21 @@ class Runbook(BaseModel):
     diag_scenario: DiagScenario | None
     quick_look: QuickLook | None = None
     related: list[RunbookId] = []
+    # What the value the alert carries means, by value: a short meaning plus what to do
+    # (GPUXidError: the XID code table). Only on alert runbooks; the alert names the value in
+    # its `code` annotation (tests/test_runbooks.py checks both sides).
+    codes: dict[Code, Text] = {}
+
+    @field_validator("codes")
+    @classmethod
+    def _codes_need_an_alert(cls, codes: dict[int, str], info: ValidationInfo) -> dict[int, str]:
+        # `alert` missing from info.data means it failed validation itself: reported there.
+        if codes and "alert" in info.data and info.data["alert"] is None:
+            raise ValueError(
+                "only an alert runbook carries codes (what its alert's value "
+                "means); this runbook has no alert"
+            )
+        return codes
 
     @property
     def is_scenario(self) -> bool:
