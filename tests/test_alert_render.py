@@ -700,3 +700,45 @@ def test_view_helpers() -> None:
     assert odd.labels == {"n": "1", "x": ""} and len(odd.alerts) == 1
     assert odd.alert_count() == 1 and not odd.drill
     assert AlertView.from_incident(incident, None).alerts == []
+
+
+def test_durations_are_alertmanagers_not_when_the_bot_heard(runbooks: RunbookIndex) -> None:
+    """"Firing for", "resolved after" and the time to acknowledge run from startsAt to
+    endsAt (defect f); when the bot heard (opened_at) stands in only when they are
+    missing."""
+    started = OPENED - timedelta(minutes=20)  # group_wait, an Alertmanager retry, a restart
+    firing = stored(notification([gpu_memory_alert()]), started_at=started,
+                    acked_by="U1", acked_at=OPENED + timedelta(minutes=1))
+    text = all_text(incident_message(firing, runbooks.for_alert("GPUMemoryHigh"), now=NOW))
+    assert "firing for 32 m" in text  # NOW - started, not NOW - OPENED (12 m)
+    assert "Acknowledged by <@U1> after 21 m" in text
+    resolved = stored(notification([gpu_memory_alert(status="resolved")], status="resolved"),
+                      started_at=started, ended_at=OPENED + timedelta(minutes=5))
+    note = notes.resolved_note(resolved, now=NOW)["text"]
+    assert note.startswith("✅ Resolved after 25 m")  # endsAt - startsAt
+    heard_only = stored(notification([gpu_memory_alert()]))
+    assert "firing for 12 m" in all_text(
+        incident_message(heard_only, runbooks.for_alert("GPUMemoryHigh"), now=NOW))
+
+
+def test_the_card_names_what_an_xid_code_means(runbooks: RunbookIndex) -> None:
+    """GPUXidError carries the last XID in its `code` annotation; the card says what it
+    means from the runbook's table, for each GPU's code."""
+    alerts = []
+    for gpu, code in (("0", "79"), ("1", "13"), ("2", "999")):
+        alert = gpu_memory_alert(gpu=gpu)
+        alert["labels"]["alertname"] = "GPUXidError"
+        alert["annotations"]["code"] = code
+        alerts.append(alert)
+    view = stored(notification(alerts))
+    runbook = runbooks.for_alert("GPUXidError")
+    assert 79 in runbook.codes and 13 in runbook.codes
+    message = incident_message(view, runbook, now=NOW)
+    assert_valid(message)
+    text = all_text(message)
+    assert f"*GPUXidError 79*: {escape_code(runbook.codes[79])[:40]}" in text
+    assert "*GPUXidError 13*:" in text
+    assert "*GPUXidError 999*: not in the runbook's table" in text
+    plain = incident_message(stored(notification([gpu_memory_alert()])),
+                             runbooks.for_alert("GPUMemoryHigh"), now=NOW)
+    assert "not in the runbook's table" not in all_text(plain)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.harness.alerts import bot_posts, text_of, wait
-from tests.harness.bots import WEBHOOK_TOKEN, BotFactory
+from tests.harness.bots import WEBHOOK_TOKEN, BotFactory, Cluster
 from tests.harness.diag_fixtures import NS, OOM_KILLED, fill_cluster
 from tests.harness.kube import KubeStandin
 from tests.harness.rbac import assert_all_allowed
@@ -111,3 +111,33 @@ def test_run_diagnostics_posts_the_scenario_report_in_the_thread(
     # Everything the bot asked the API server for is allowed by the ClusterRole.
     assert kube.requests
     assert_all_allowed(kube.requests)
+
+
+def test_run_diagnostics_fits_alerts_without_a_scenario(
+        clusters: dict[str, Cluster], slack: SlackStandin, make_bot: BotFactory) -> None:
+    """GPUTemperatureHigh links no scenario: Run diagnostics shows the node's GPUs from DCGM
+    (the /genai gpu rows) and the runbook's diagnosis steps (defect h). An alert no look
+    fits gets the steps."""
+    cluster = clusters["unhealthy"]
+    bot = make_bot(cluster.prometheus_url, cluster.kube.url,
+                   roles={"responders": [RESPONDER]})
+    body = notification("GPUTemperatureHigh", {"hostname": "gpu-node-1", "gpu": "3"},
+                        'hostname="gpu-node-1"')
+    channel, post, incident = fire_and_click(bot, slack, body, "GPUTemperatureHigh")
+    report = wait(lambda: next((m for m in thread_of(slack, channel, post["ts"])
+                                if "gpu-node-1" in text_of(m) and "Runbook:" in text_of(m)),
+                               None), "the node's GPUs and the steps in the thread", timeout=20)
+    text = text_of(report)
+    assert "gpu3" in text or "GPU 3" in text  # the node's GPU rows, from real Prometheus
+    assert "95%" in text  # its memory, as DCGM reports it
+    assert "Runbook: GPU temperature above 80°C" in text and "dcgmi dmon" in text
+    audit = wait(lambda: [a for a in bot.runtime.store.incidents.actions(incident.public_id)
+                          if a.kind == "diag"], "the audit row")
+    assert audit[0].detail["scenario"] == "gpu"
+
+    body = notification("SomethingNew", {"service": "payments"}, 'service="payments"')
+    channel, post, incident = fire_and_click(bot, slack, body, "SomethingNew")
+    steps = wait(lambda: next((m for m in thread_of(slack, channel, post["ts"])
+                               if "Diagnosis: SomethingNew" in text_of(m)), None),
+                 "the generic runbook's steps", timeout=20)
+    assert "could not run" not in text_of(steps)  # nothing was missing: nothing fits

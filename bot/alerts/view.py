@@ -284,6 +284,12 @@ class AlertView:
         one per line."""
         return self._annotation("description")
 
+    def codes(self) -> list[str]:
+        """Each distinct ``code`` annotation (an XID, say) of the group's alerts."""
+        common = self.annotations.get("code", "").strip()
+        return _unique(a.annotations.get("code", "") for a in self.alerts) or (
+            [common] if common else [])
+
     def runbook_url(self) -> str | None:
         """The ``runbook_url`` annotation (common, else the first alert's), unchecked."""
         common = self.annotations.get("runbook_url", "").strip()

@@ -129,6 +129,19 @@ def _annotation_block(view: AlertView) -> Block:
     return section("\n".join(lines))
 
 
+def _codes_block(view: AlertView, runbook: Runbook) -> Block | None:
+    """What the value the alert carries means (an XID code, say), from the runbook's table,
+    for each distinct code among the group's alerts."""
+    if not runbook.codes:
+        return None
+    lines = []
+    for raw in view.codes():
+        meaning = runbook.codes.get(int(raw)) if raw.isdigit() else None
+        text = meaning or "not in the runbook's table: see the runbook"
+        lines.append(f"*{esc(view.alertname, 60)} {esc(raw, 12)}*: {esc(one_line(text), 600)}")
+    return section("\n".join(lines[:5])) if lines else None
+
+
 def _fields_block(view: AlertView) -> Block | None:
     labels = view.key_labels()
     if not labels:
@@ -311,6 +324,9 @@ def incident_message(
     """
     blocks: list[Block] = [{"type": "header", "text": plain(header_text(view), MAX_HEADER)}]
     blocks.append(_annotation_block(view))
+    codes = _codes_block(view, runbook)
+    if codes is not None:
+        blocks.append(codes)
     fields = _fields_block(view)
     if fields is not None:
         blocks.append(fields)
