@@ -139,10 +139,54 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return {"ok": 0, "usage": 2}.get(done.outcome, 1)
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Migrate the database to head and exit (a Kubernetes Job before a rollout); replicas
+    starting together would do the same, once, under a lock."""
+    from bot.logs import configure_logging
+    from bot.store import open_store
+
+    settings = _settings(args.config)
+    configure_logging(settings.log_format, settings.log_level)
+    try:
+        store = open_store(settings.database_url)
+    except StartupError as exc:
+        print(f"genai-bot migrate: {exc}", file=sys.stderr)
+        return 2
+    try:
+        print(f"database at revision {store.db.current_revision()} (head)")
+    finally:
+        store.db.dispose()
+    return 0
+
+
+def _bundled() -> str:
+    """What the bot loads from its own package at start-up (runbooks, drill scenarios,
+    migrations), validated the same way: an installed wheel that lacks one fails here."""
+    from alembic.script import ScriptDirectory
+
+    from bot.gameday.catalog import load_catalog
+    from bot.runbooks import load_runbooks
+    from bot.store import alembic_config
+
+    runbooks = load_runbooks()
+    catalog = load_catalog(alert_names=set(runbooks.alerts()),
+                           runbook_ids={rb.id for rb in runbooks})
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    if not heads:
+        raise ValueError("no database migrations found")
+    return (f"{len(runbooks)} runbooks, {len(catalog.scenarios)} drill scenarios, "
+            f"migrations up to {', '.join(heads)}")
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     settings = _settings(args.config)
     print(f"config ok: slack mode {settings.slack.mode}, prometheus {settings.prometheus.url}, "
           f"database {settings.database_url.split('://', 1)[0]}")
+    try:
+        print(f"bundled ok: {_bundled()}")
+    except Exception as exc:  # a broken or missing package file: say which, exit 2
+        print(f"genai-bot check-config: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     missing = missing_slack_credentials(settings)
     if missing:
         print("note: " + ", ".join(missing) + " not set (needed by `genai-bot run`)")
@@ -158,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("text", nargs="+")
     ask.set_defaults(fn=cmd_ask)
     sub.add_parser("check-config", help="validate the config").set_defaults(fn=cmd_check_config)
+    sub.add_parser("migrate", help="migrate the database and exit").set_defaults(fn=cmd_migrate)
     args = parser.parse_args(argv)
     return int(args.fn(args))
 

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from bot.metrics import JOBS_QUEUED
+from bot.metrics import JOB_QUEUE_DEPTH, JOBS_QUEUED
 
 
 class AckGate:
@@ -48,21 +48,37 @@ class JobPool:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="job")
         self._slots = threading.BoundedSemaphore(workers + queue_limit)
         self.gate = gate or AckGate()
+        self._busy = 0
+        self._idle = threading.Condition()
 
     def submit(self, fn: Callable[[], None]) -> Future[None]:
         if not self._slots.acquire(blocking=False):
             raise PoolFull
         JOBS_QUEUED.inc()
+        JOB_QUEUE_DEPTH.inc()
+        with self._idle:
+            self._busy += 1
 
         def wrapped() -> None:
+            JOB_QUEUE_DEPTH.dec()
             try:
                 self.gate.wait_clear()
                 fn()
             finally:
                 JOBS_QUEUED.dec()
                 self._slots.release()
+                with self._idle:
+                    self._busy -= 1
+                    self._idle.notify_all()
 
         return self._executor.submit(wrapped)
+
+    def drain(self, timeout: float) -> int:
+        """Wait up to ``timeout`` s for every accepted job to finish (a shutdown: the users
+        who were told "working on it" get their answer). Returns how many did not."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._busy == 0, timeout=timeout)
+            return self._busy
 
     def shutdown(self, wait: bool = True) -> None:
         self._executor.shutdown(wait=wait, cancel_futures=not wait)

@@ -4,6 +4,7 @@ metrics, and Slack's requests in HTTP mode) and the Game Day scheduler."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import threading
 import time
@@ -14,6 +15,7 @@ import uvicorn
 from bot.config import Settings
 from bot.gameday.scheduler import Scheduler
 from bot.http import build_http_app
+from bot.metrics import OUTBOX
 from bot.runtime import Runtime
 from bot.slack import SlackClient, SlackSide, build_client, usergroup_members
 
@@ -30,15 +32,20 @@ class Bot:
         self.slack = SlackSide(settings, self.runtime, client, worker_id)
         self.scheduler = Scheduler(self.runtime.gameday, self.runtime.store.leases,
                                    holder=worker_id)
-        http_app = build_http_app(self.ready, self.runtime.intake, self.slack.routes())
+        http_app = build_http_app(self.ready, self.runtime.intake, self.slack.routes(),
+                                  self.runtime.runbooks)
         self._server = uvicorn.Server(
             uvicorn.Config(http_app, host=settings.http.host, port=settings.http.port,
                            log_config=None, access_log=False, lifespan="off",
-                           timeout_graceful_shutdown=2)
+                           timeout_graceful_shutdown=10)
         )
         self._thread: threading.Thread | None = None
+        self._draining = threading.Event()
+        self._stop_requested = threading.Event()
 
     def ready(self) -> bool:
+        if self._draining.is_set():
+            return False  # shutting down: Kubernetes should send no new traffic here
         return self.slack.connected() and self.runtime.store.db.ping()
 
     @property
@@ -62,22 +69,46 @@ class Bot:
             time.sleep(0.01)
         self.slack.start()
         self.scheduler.start()
+        OUTBOX.watch(self.runtime.store.outbox.snapshot)
         log.info("bot_started", mode=self.settings.slack.mode, port=self.port)
         return self
 
     def serve_forever(self) -> None:
+        """Serve until SIGTERM (or Ctrl-C), then drain (see :meth:`drain`)."""
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: self._stop_requested.set())
         self.start()
-        try:
-            while self._thread is not None and self._thread.is_alive():
-                self._thread.join(0.5)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self.stop()
+        while not self._stop_requested.wait(0.5):
+            if self._thread is None or not self._thread.is_alive():
+                log.error("shutdown.http_server_died")
+                break
+        self.drain()
+
+    def drain(self) -> None:
+        """Stop without losing anything, a log line per step: /readyz turns 503 at once and
+        the bot keeps serving for ``http.drain_delay_s`` (Kubernetes removes the pod from its
+        Service meanwhile); then the listener closes after its in-flight requests, accepted
+        commands and clicks finish (``jobs.drain_timeout_s``), the outbox worker releases its
+        claims and the process ends, well inside terminationGracePeriodSeconds (30 s)."""
+        started = time.monotonic()
+        self._draining.set()
+        log.info("shutdown.not_ready", drain_delay_s=self.settings.http.drain_delay_s)
+        time.sleep(self.settings.http.drain_delay_s)
+        self.slack.close_connection()
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(15)
+        log.info("shutdown.http_closed")
+        unfinished = self.runtime.jobs.drain(self.settings.jobs.drain_timeout_s)
+        log.info("shutdown.jobs_done", unfinished=unfinished)
+        self.stop()
+        log.info("shutdown.done", took_s=round(time.monotonic() - started, 2))
 
     def stop(self) -> None:
+        OUTBOX.watch(None)
         self.scheduler.stop()
         self.slack.stop()
+        log.info("shutdown.outbox_released")
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(5)

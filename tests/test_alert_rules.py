@@ -36,7 +36,7 @@ RULES = MANIFESTS / "prometheus-rules.yaml"
 RULE_TESTS = MANIFESTS / "rules-tests.yaml"
 AM_CONFIG = MANIFESTS / "alertmanager-config.yaml"
 
-RUNBOOK_BASE = "https://github.com/genai-ops/genai-ops-bot/blob/main/bot/runbooks/"
+RUNBOOK_BASE = "https://genai-ops-bot.example.com/runbooks/"
 
 # The guide's eight alerts: group, severity, `for`, and the threshold comparison in the expr.
 GUIDE_ALERTS: dict[str, tuple[str, str, str, str]] = {

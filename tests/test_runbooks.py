@@ -25,7 +25,7 @@ from bot.runbooks import (
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = ROOT / "manifests"
-RUNBOOK_URL = "https://github.com/genai-ops/genai-ops-bot/blob/main/bot/runbooks/{id}.yaml"
+RUNBOOK_URL = "https://genai-ops-bot.example.com/runbooks/{alert}"
 
 SCENARIOS = {
     "oom": "gpu-oom",
@@ -136,7 +136,7 @@ def test_every_alert_in_manifests_has_a_runbook(index: RunbookIndex) -> None:
         severities = [rule["labels"]["severity"] for rule in tiers]
         assert runbook.severity == max(severities, key=SEVERITY_RANK.__getitem__), alert
         for rule in tiers:
-            assert rule["annotations"]["runbook_url"] == RUNBOOK_URL.format(id=runbook.id), alert
+            assert rule["annotations"]["runbook_url"] == RUNBOOK_URL.format(alert=alert), alert
 
 
 def test_unknown_alert_falls_back_to_generic_and_is_reported_missing(index: RunbookIndex) -> None:

@@ -51,6 +51,18 @@ class SlackSettings(BaseModel):
 class HttpSettings(BaseModel):
     host: str = "0.0.0.0"
     port: int = Field(default=3000, ge=0, le=65535)
+    # On SIGTERM: how long /readyz says 503 while the bot still serves, so Kubernetes takes
+    # the pod out of its Service before the listener closes.
+    drain_delay_s: float = Field(default=5.0, ge=0, le=60)
+    # Where people reach the bot's pages (/runbooks/…), e.g. https://genai-bot.example.com:
+    # cards link runbooks there. Unset: cards link the alert's runbook_url annotation.
+    public_url: str | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _public(cls, v: str | None) -> str | None:
+        url = optional_http_url(v, "https://genai-bot.example.com")
+        return url.rstrip("/") if url else None
 
 
 class PrometheusSettings(BaseModel):
@@ -256,3 +268,5 @@ class JobSettings(BaseModel):
     listener_threads: int = Field(default=32, ge=1, le=512)
     # Backend calls of all running commands together; a status report makes six.
     fanout_threads: int = Field(default=96, ge=1, le=1024)
+    # On SIGTERM: how long accepted commands and clicks may take to finish.
+    drain_timeout_s: float = Field(default=10.0, ge=0, le=120)

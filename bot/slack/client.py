@@ -3,19 +3,48 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.web import SlackResponse
 
 from bot.config import SlackSettings
+from bot.metrics import SLACK_CALLS
 
 log = structlog.get_logger(__name__)
 
 
+class MeteredClient(WebClient):
+    """A WebClient that counts every Web API call by method and outcome (``ok``,
+    ``ratelimited``, ``connection_error`` or Slack's error code) for /metrics."""
+
+    def api_call(self, api_method: str, *args: Any, **kwargs: Any) -> SlackResponse:
+        try:
+            response = super().api_call(api_method, *args, **kwargs)
+        except SlackApiError as exc:
+            SLACK_CALLS.labels(method=api_method, outcome=_outcome(exc)).inc()
+            raise
+        except OSError:  # URLError, timeouts, refused connections
+            SLACK_CALLS.labels(method=api_method, outcome="connection_error").inc()
+            raise
+        SLACK_CALLS.labels(method=api_method, outcome="ok").inc()
+        return response
+
+
+def _outcome(exc: SlackApiError) -> str:
+    response = exc.response
+    if getattr(response, "status_code", 0) == 429:
+        return "ratelimited"
+    return str(response.get("error") or "unknown_error") if response is not None \
+        else "unknown_error"
+
+
 def build_client(settings: SlackSettings) -> WebClient:
     token = settings.bot_token.get_secret_value() if settings.bot_token else None
-    client = WebClient(token=token, base_url=settings.api_base_url, timeout=10)
+    client = MeteredClient(token=token, base_url=settings.api_base_url, timeout=10)
     # slack_sdk does not retry 429 by default.
     client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
     return client
@@ -23,12 +52,13 @@ def build_client(settings: SlackSettings) -> WebClient:
 
 def delivery_client(client: WebClient, lease_s: float) -> WebClient:
     """``client`` itself, or a copy without retry handlers and with a timeout of at most a
-    third of ``lease_s`` (see the module docstring for why)."""
+    third of ``lease_s``: the outbox retries on its own (a blind re-send of a post that reached
+    Slack would duplicate it), and a call must end well inside the row's claim."""
     max_timeout = max(1, int(lease_s / 3))
     handlers = list(client.retry_handlers or [])
     if not handlers and client.timeout <= max_timeout:
         return client
-    copy = WebClient(
+    copy = type(client)(
         token=client.token,
         base_url=client.base_url,
         timeout=min(client.timeout, max_timeout),

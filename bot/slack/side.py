@@ -39,6 +39,7 @@ class SlackSide:
         self.check()  # before Bolt's own token check, which would end in a traceback
         self.app = build_app(settings, runtime, client)
         self.socket: SocketModeHandler | None = None
+        self._closed = False
         if settings.slack.mode == "socket":
             if settings.slack.app_token is None:
                 raise StartupError("Socket Mode needs GENAI_SLACK__APP_TOKEN (xapp-…)")
@@ -47,7 +48,7 @@ class SlackSide:
         self.outbox = OutboxWorker(
             runtime.store.outbox, client,
             MessageRenderer(runtime.store.incidents, runtime.runbooks,
-                            settings.alerts.silence_durations),
+                            settings.alerts.silence_durations, settings.http.public_url),
             worker_id=worker_id, wakeup=runtime.wakeup,
             per_channel_interval_s=settings.alerts.channel_interval_s,
         )
@@ -103,7 +104,14 @@ class SlackSide:
             log.warning("channels_not_found", channels=missing,
                         hint="create them or configure channel ids (C…)")
 
+    def close_connection(self) -> None:
+        """Stop taking Slack's requests (Socket Mode); the HTTP route closes with the
+        server. Idempotent."""
+        if self.socket is not None and not self._closed:
+            self._closed = True
+            self.socket.close()  # type: ignore[no-untyped-call]
+            log.info("shutdown.socket_closed")
+
     def stop(self) -> None:
         self.outbox.stop()
-        if self.socket is not None:
-            self.socket.close()  # type: ignore[no-untyped-call]
+        self.close_connection()

@@ -50,6 +50,8 @@ class OutboxRow:
     slack_ts: str | None
     thread_ts: str | None
     created_at: datetime | None = None
+    incident_began_at: datetime | None = None  # the alert's startsAt (else when heard)
+    incident_opened_at: datetime | None = None  # when the bot heard of it
     reclaimed: bool = False
     """True if the row was still SENDING under an expired claim: a worker took it before and
     vanished, possibly after Slack accepted the message."""
@@ -150,7 +152,8 @@ class OutboxStore:
                 .execution_options(synchronize_session=False)
             )
             rows = s.execute(
-                select(Outbox, Incident.public_id, Incident.slack_ts, Incident.thread_ts)
+                select(Outbox, Incident.public_id, Incident.slack_ts, Incident.thread_ts,
+                       Incident.started_at, Incident.opened_at)
                 .outerjoin(Incident, Incident.id == Outbox.incident_id)
                 .where(Outbox.id.in_(ids), Outbox.state == OutboxState.SENDING,
                        Outbox.claimed_by == worker_id)
@@ -158,13 +161,15 @@ class OutboxStore:
                 .execution_options(populate_existing=True)
             ).all()
             out = []
-            for o, pid, msg_ts, thr_ts in rows:
+            for o, pid, msg_ts, thr_ts, started, opened in rows:
                 message, problem = _parsed(o.payload)
                 out.append(OutboxRow(
                     id=o.id, kind=Delivery(o.kind), channel=o.channel, message=message,
                     dedupe_key=o.dedupe_key, attempts=o.attempts, claimed_until=until,
                     incident_id=o.incident_id, incident_public_id=pid, slack_ts=msg_ts,
-                    thread_ts=thr_ts, created_at=o.created_at, reclaimed=o.id in reclaimed,
+                    thread_ts=thr_ts, created_at=o.created_at,
+                    incident_began_at=started or opened, incident_opened_at=opened,
+                    reclaimed=o.id in reclaimed,
                     bad_payload=problem,
                 ))
             return out
@@ -274,6 +279,20 @@ class OutboxStore:
                     select(Outbox.state, func.count()).group_by(Outbox.state)).all():
                 counts[OutboxState(state)] = int(n)
             return counts
+
+    def snapshot(self, now: datetime | None = None) -> tuple[dict[str, int], float]:
+        """Rows per state, and the age in seconds of the oldest row not yet delivered (0 when
+        every row is): what /metrics shows, in one read transaction."""
+        at = as_utc(now) if now is not None else utcnow()
+        with self.db.session(readonly=True) as s:
+            counts = {state.value: 0 for state in OutboxState}
+            for state, n in s.execute(
+                    select(Outbox.state, func.count()).group_by(Outbox.state)).all():
+                counts[OutboxState(state).value] = int(n)
+            oldest = s.scalar(select(func.min(Outbox.created_at)).where(
+                Outbox.state.in_((OutboxState.PENDING, OutboxState.SENDING))))
+        age = (at - as_utc(oldest)).total_seconds() if oldest is not None else 0.0
+        return counts, max(0.0, age)
 
     def delivered_ts(self, dedupe_key: str) -> tuple[str, str] | None:
         """(channel, ts) of a delivered row, to edit it later; None before delivery."""

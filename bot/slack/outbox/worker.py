@@ -38,7 +38,8 @@ import structlog
 from slack_sdk import WebClient
 
 from bot.jobs import Wakeup
-from bot.messages import OutboxMessage
+from bot.messages import IncidentPost, OutboxMessage
+from bot.metrics import ALERT_TO_POST, NOTIFICATION_TO_POST
 from bot.slack.client import delivery_client
 from bot.slack.outbox.failures import TEXT_FALLBACK_ERRORS, Failure, FailureKind, classify
 from bot.slack.outbox.requests import (
@@ -63,6 +64,14 @@ OnSent = Callable[[OutboxRow, str], None]
 """Called with the row and Slack's ts once a row is delivered (or an earlier post adopted)."""
 
 _DUE_SLACK_S = 0.005
+
+
+def _observe_latency(row: OutboxRow, posted: datetime) -> None:
+    """How long an alert took to reach Slack: from its startsAt, and from the notification."""
+    if row.incident_began_at is not None:
+        ALERT_TO_POST.observe(max(0.0, (posted - row.incident_began_at).total_seconds()))
+    if row.incident_opened_at is not None:
+        NOTIFICATION_TO_POST.observe(max(0.0, (posted - row.incident_opened_at).total_seconds()))
 
 
 class _Outcome(Enum):
@@ -132,9 +141,8 @@ class OutboxWorker:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._loop, name=f"outbox-{self.worker_id}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._loop, name=f"outbox-{self.worker_id}",
+                                        daemon=True)
         self._thread.start()
         self._log.info("outbox.started")
 
@@ -193,9 +201,8 @@ class OutboxWorker:
         mono = time.monotonic()
         self._free_at = {ch: t for ch, t in self._free_at.items() if t > mono - 60.0}
         held = sorted(ch for ch, t in self._free_at.items() if t > mono)
-        rows = self.store.claim(
-            self.worker_id, self.batch, clock.now(), self.lease_s, exclude_channels=held
-        )
+        rows = self.store.claim(self.worker_id, self.batch, clock.now(), self.lease_s,
+                                exclude_channels=held)
         result = _BatchResult(claimed=len(rows))
         if not rows:
             return result
@@ -324,6 +331,8 @@ class OutboxWorker:
             return _Outcome.NONE
         self._text_only.discard(row.id)
         self.stats["adopted" if adopted else "sent"] += 1
+        if not adopted and isinstance(row.message, IncidentPost):
+            _observe_latency(row, clock.now())
         lg.info("outbox.adopted" if adopted else "outbox.sent", ts=ts)
         if self.on_sent is not None:
             try:

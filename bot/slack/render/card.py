@@ -198,7 +198,8 @@ def _alerts_block(view: AlertView, now: datetime) -> Block | None:
     return section("\n".join(lines))
 
 
-def _links_block(view: AlertView, runbook: Runbook, external: str | None) -> Block:
+def _links_block(view: AlertView, runbook: Runbook, external: str | None,
+                 runbook_page: str | None) -> Block:
     links: list[str] = []
     urls = [prometheus_url(u, external) for u in view.generator_urls()]
     safe = [u for u in (safe_url(u) for u in urls) if u]
@@ -207,7 +208,7 @@ def _links_block(view: AlertView, runbook: Runbook, external: str | None) -> Blo
         links.append(f"<{url}|{label}>")
     if len(safe) > 5:
         links.append(f"+{plural(len(safe) - 5, 'more graph')}")
-    runbook_link = link(view.runbook_url(), "Runbook")
+    runbook_link = link(runbook_page or view.runbook_url(), "Runbook")
     links.append(runbook_link or f"Runbook {code_span(runbook.id)}")
     return context("🔗 " + " · ".join(links))
 
@@ -311,6 +312,7 @@ def incident_message(
     now: datetime,
     silence_durations: Sequence[str],
     prometheus_external_url: str | None = None,
+    runbook_page: str | None = None,
 ) -> dict[str, Any]:
     """The alert message, as ``chat.postMessage`` / ``chat.update`` fields:
     ``{"text": <notification fallback>, "attachments": [{"color", "blocks"}]}``.
@@ -318,7 +320,8 @@ def incident_message(
     Shows severity, name and count; summary and description (marked as the last firing
     notification's once resolved); the key labels; one line per alert of a group; links to
     Prometheus (each distinct generatorURL, moved onto ``prometheus_external_url`` when given)
-    and the runbook; the runbook's meaning and first three diagnosis steps; the state
+    and the runbook (the bot's own page when ``runbook_page`` is given, else the alert's
+    runbook_url annotation); the runbook's meaning and first three diagnosis steps; the state
     (acknowledged, silenced, resolved, with times); and, while firing, the buttons. The
     Silence choices are the configured ``silence_durations``, the same the click accepts.
     """
@@ -333,7 +336,7 @@ def incident_message(
     alerts = _alerts_block(view, now)
     if alerts is not None:
         blocks.append(alerts)
-    blocks.append(_links_block(view, runbook, prometheus_external_url))
+    blocks.append(_links_block(view, runbook, prometheus_external_url, runbook_page))
     blocks.append({"type": "divider"})
     blocks.append(_runbook_block(runbook))
     blocks.append(context("\n".join(_state_lines(view, now))))

@@ -85,7 +85,8 @@ def _pack_units(units: list[_Unit]) -> list[tuple[str, set[int]]]:
     return packed
 
 
-def runbook_thread(view: AlertView, runbook: Runbook) -> dict[str, Any]:
+def runbook_thread(view: AlertView, runbook: Runbook,
+                   runbook_page: str | None = None) -> dict[str, Any]:
     """The full runbook for the incident's thread: meaning, impact, the linked diag scenario,
     every diagnosis step (commands in code blocks) and every mitigation (snippets in code
     blocks), related runbooks. Split over sections of at most 3000 characters; past 50
@@ -116,7 +117,8 @@ def runbook_thread(view: AlertView, runbook: Runbook) -> dict[str, Any]:
     tail_parts = [f"Runbook {code_span(runbook.id)}"]
     # The runbook_url annotation names the alert's own runbook, not a linked scenario's.
     own = runbook.alert == view.alertname or runbook.is_generic
-    runbook_link = link(view.runbook_url(), "source") if own else None
+    runbook_link = link(runbook_page, "page") if runbook_page else \
+        link(view.runbook_url(), "source") if own else None
     if runbook_link:
         tail_parts.append(runbook_link)
     if runbook.related:

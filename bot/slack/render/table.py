@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from bot.alerts.diagnosis import steps_report
 from bot.alerts.view import AlertView
@@ -48,12 +49,19 @@ class MessageRenderer:
     """Renders any :data:`~bot.messages.OutboxMessage`; see :data:`_TABLE`."""
 
     def __init__(self, incidents: IncidentStore, runbooks: RunbookIndex,
-                 silence_durations: Sequence[str],
+                 silence_durations: Sequence[str], public_url: str | None = None,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.incidents = incidents
         self.runbooks = runbooks
         self.silence_durations = list(silence_durations)
+        self.public_url = public_url
         self.clock = clock
+
+    def page_of(self, runbook: Runbook) -> str | None:
+        """The bot's own page of ``runbook``, when people can reach the bot."""
+        if self.public_url is None:
+            return None
+        return f"{self.public_url}/runbooks/{quote(runbook.alert or runbook.id)}"
 
     def __call__(self, message: OutboxMessage) -> SlackMessage | None:
         render: Callable[[MessageRenderer, Any], SlackMessage | None] = _TABLE[type(message)]
@@ -72,7 +80,8 @@ def _card(r: MessageRenderer, m: IncidentPost | IncidentUpdate) -> SlackMessage 
     if found is None:
         return None
     return incident_message(found.view, found.runbook, now=r.clock(),
-                            silence_durations=r.silence_durations)
+                            silence_durations=r.silence_durations,
+                            runbook_page=r.page_of(found.runbook))
 
 
 def _note(r: MessageRenderer, m: ThreadNote) -> SlackMessage | None:
@@ -80,7 +89,7 @@ def _note(r: MessageRenderer, m: ThreadNote) -> SlackMessage | None:
     if found is None:
         return None
     if m.note is NoteKind.RUNBOOK:
-        return runbook_thread(found.view, found.runbook)
+        return runbook_thread(found.view, found.runbook, r.page_of(found.runbook))
     if m.note is NoteKind.RESOLVED:
         return resolved_note(found.view, now=r.clock())
     return action_note(m.note, m.user, found.view, detail=m.detail)
