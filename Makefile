@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo run test lint bench clean
+.PHONY: demo run test lint bench clean image
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,16 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
+
+# The container image (Dockerfile), tagged genai-ops-bot:<version>, with docker or podman.
+# Without either, .ci/build-image builds it with buildah (as root, as CI does).
+image:
+	@engine=$$(command -v docker || command -v podman) || { \
+	  echo "make image: neither docker nor podman is installed (.ci/build-image uses buildah)" >&2; \
+	  exit 1; }; \
+	version=$$(sed -n 's/^version *= *"\([^"]*\)".*/\1/p' pyproject.toml | head -n1); \
+	echo "$$engine build --build-arg VERSION=$$version -t genai-ops-bot:$$version ."; \
+	"$$engine" build --build-arg VERSION=$$version -t genai-ops-bot:$$version .
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache genai-bot.db*

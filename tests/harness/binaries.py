@@ -2,6 +2,7 @@
 
 A test that needs a binary calls `require_binary`: without the binary the test is skipped
 with a reason, except under `GENAI_REQUIRE_INTEGRATION=1` (CI), where it fails instead.
+`unavailable` is the one place the suite skips (`tests/test_suite_rules.py` holds it to that).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 _SEARCH_DIRS = ("/usr/bin", "/usr/local/bin", "/usr/sbin")
 
@@ -38,13 +40,18 @@ def require_binary(name_candidates: str | Sequence[str], why: str) -> str:
     Skipping keeps a developer machine without the packages green; failing in CI keeps a
     missing package from silently turning the integration suite into a no-op.
     """
-    import pytest
-
     names = [name_candidates] if isinstance(name_candidates, str) else list(name_candidates)
     found = find_binary(*names)
     if found:
         return found
-    reason = f"{why}: none of {names} found in PATH or {', '.join(_SEARCH_DIRS)}"
+    unavailable(f"{why}: none of {names} found in PATH or {', '.join(_SEARCH_DIRS)}")
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip the test for want of an integration part (a binary, PostgreSQL, root); under
+    GENAI_REQUIRE_INTEGRATION=1 fail it instead, so CI cannot turn green by skipping."""
+    import pytest
+
     if integration_required():
         pytest.fail(f"{reason} (GENAI_REQUIRE_INTEGRATION=1)", pytrace=False)
     pytest.skip(reason)

@@ -11,12 +11,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 
 from bot.store import Database
-from tests.harness.procs import integration_required
+from tests.harness.procs import unavailable
 
 PG_URL = os.environ.get("GENAI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -42,9 +41,7 @@ def require_pg() -> None:
     """Skip the test without PostgreSQL; fail it under GENAI_REQUIRE_INTEGRATION=1."""
     reason = pg_unreachable()
     if reason is not None:
-        if integration_required():
-            pytest.fail(reason)
-        pytest.skip(reason)
+        unavailable(reason)
 
 
 @contextmanager

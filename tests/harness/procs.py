@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .alertmanager import AlertmanagerProcess
-from .binaries import find_binary, integration_required, require_binary
+from .binaries import find_binary, integration_required, require_binary, unavailable
 from .daemon import ProcessStartError
 from .loopback import free_port
 from .prometheus import PrometheusProcess, backfill_openmetrics
@@ -32,6 +32,7 @@ __all__ = [
     "free_port",
     "integration_required",
     "require_binary",
+    "unavailable",
     "wait_for",
 ]
 
