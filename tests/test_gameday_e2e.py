@@ -205,6 +205,14 @@ def test_drill_end_to_end(drill_bot: tuple[Bot, AlertmanagerProcess], slack: Sla
         "findings": {"text": {"type": "plain_text_input", "value": "viewer note"}}},
         user_id=VIEWER, private_metadata=drill.public_id)
     assert refused.json()["response_action"] == "errors"
+    # A form naming no drill id, or one that is gone, says which, inside the modal.
+    note = {"findings": {"text": {"type": "plain_text_input", "value": "lost note"}}}
+    for metadata, expected in (("../../etc", "which is not a drill id"),
+                               ("a" * 10, "Drill aaaaaaaaaa no longer exists")):
+        answer = slack.send_view_submission(events, "gameday_findings_modal", note,
+                                            user_id=RESP, private_metadata=metadata)
+        assert answer.json()["response_action"] == "errors"
+        assert expected in answer.json()["errors"]["findings"], answer.text
     wait(lambda: (d := bot.runtime.gameday.drills.get(drill.public_id)) and d.findings,
          "the stored findings")
     with_findings = bot.runtime.gameday.drills.get(drill.public_id)
@@ -212,7 +220,7 @@ def test_drill_end_to_end(drill_bot: tuple[Bot, AlertmanagerProcess], slack: Sla
     md = bot.runtime.gameday.markdown(with_findings)
     assert "- The OOM was found from the previous logs (U0RESP)" in md
     assert "- [ ] add the KV cache check to the runbook (owner U0RESP)" in md
-    assert "viewer note" not in md
+    assert "viewer note" not in md and "lost note" not in md
     slack.send_slash_command(events, f"gameday export {drill.public_id}", user_id=VIEWER,
                              channel_id=drill_ch)
     wait(lambda: response_text(slack, "add the KV cache check"), "the Markdown export")

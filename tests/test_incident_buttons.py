@@ -127,3 +127,23 @@ def test_the_card_offers_the_configured_silences_and_the_click_takes_them(
     wait(lambda: any("choose one of 30m, 2h" in str(r["payload"].get("text"))
                      for r in slack.responses), "the refusal naming the configured choices")
     assert len(am.silences()) == 1
+
+
+def test_unsilence_on_an_incident_that_is_gone_says_so(
+        slack: SlackStandin, setup: tuple[Bot, AlertmanagerProcess, str]) -> None:
+    """Defect: it answered "That incident is not silenced" for an incident that was pruned."""
+    bot, _, pid = setup
+    channel = slack.channel_id("#genai-warnings")
+    card = card_of(slack, channel)
+    gone = "INC-" + "0" * 8
+    assert bot.runtime.store.incidents.get(gone) is None
+    resp = slack.send_block_action(f"{bot.url}/slack/events", Button.UNSILENCE.value,
+                                   value=gone, user_id=RESPONDER, channel_id=channel,
+                                   message_ts=card["ts"], strict=False)
+    assert resp.status_code == 200
+    text = wait(lambda: next((str(r["payload"].get("text")) for r in slack.responses), None),
+                "the private answer")
+    assert f"There is no incident '{gone}'" in text and "not silenced" not in text
+    assert "/genai alerts" in text
+    inc = bot.runtime.store.incidents.get(pid)
+    assert inc is not None and inc.status is IncidentStatus.FIRING
