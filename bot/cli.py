@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from bot.config import Settings, load_settings
 from bot.errors import ConfigError, StartupError
+from bot.logs import configure_logging, hold_early_records
 from bot.roles import Caller
 from commands.base import Context
 
@@ -58,20 +60,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args.config)
     missing = missing_slack_credentials(settings)
     if missing:
-        manifest = Path(__file__).resolve().parent.parent / "manifests" / "slack-app.yaml"
+        found = Path(__file__).resolve().parent.parent / "manifests" / "slack-app.yaml"
+        # Installed from a wheel or an image, the manifest is not beside the code.
+        manifest = (str(found) if found.is_file()
+                    else "manifests/slack-app.yaml from the genai-ops-bot repository")
         print(SLACK_SETUP.format(missing=" and ".join(missing) + " not set", manifest=manifest),
               file=sys.stderr)
         return 2
-    from bot.logs import configure_logging
     from bot.server import Bot
 
-    configure_logging(settings.log_format, settings.log_level)
+    as_json = configure_logging(settings.log_format, settings.log_level)
     try:
         Bot(settings).serve_forever()
     except StartupError as exc:
-        print(f"genai-bot cannot start: {exc}", file=sys.stderr)
-        return 2
+        return _cannot("genai-bot cannot start", exc, as_json)
     return 0
+
+
+def _cannot(what: str, exc: StartupError, as_json: bool) -> int:
+    """One line on stderr and exit 2; a JSON line when the logs are JSON, so that Fluent
+    Bit keeps it too."""
+    if as_json:
+        logging.getLogger("bot.cli").critical("%s: %s", what, exc)
+    else:
+        print(f"{what}: {exc}", file=sys.stderr)
+    return 2
 
 
 def _database_file_missing(url: str) -> bool:
@@ -116,7 +129,6 @@ def _ask_context(settings: Settings, caller: Caller) -> Iterator[Context]:
 def cmd_ask(args: argparse.Namespace) -> int:
     """Exit 0 with the report, 2 for a usage error, 1 when the command itself failed."""
     from bot.dispatch import execute, parse
-    from bot.logs import configure_logging
     from bot.render.text import render_text
     from bot.report import Report
     from bot.roles import Role
@@ -142,16 +154,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Migrate the database to head and exit (a Kubernetes Job before a rollout); replicas
     starting together would do the same, once, under a lock."""
-    from bot.logs import configure_logging
     from bot.store import open_store
 
     settings = _settings(args.config)
-    configure_logging(settings.log_format, settings.log_level)
+    as_json = configure_logging(settings.log_format, settings.log_level)
     try:
         store = open_store(settings.database_url)
     except StartupError as exc:
-        print(f"genai-bot migrate: {exc}", file=sys.stderr)
-        return 2
+        return _cannot("genai-bot migrate", exc, as_json)
     try:
         print(f"database at revision {store.db.current_revision()} (head)")
     finally:
@@ -204,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check-config", help="validate the config").set_defaults(fn=cmd_check_config)
     sub.add_parser("migrate", help="migrate the database and exit").set_defaults(fn=cmd_migrate)
     args = parser.parse_args(argv)
+    hold_early_records()
     return int(args.fn(args))
 
 

@@ -26,7 +26,11 @@ def _counted(status: int, body: dict[str, Any]) -> Response:
 
 def build_http_app(ready: Callable[[], bool], intake: Intake | None = None,
                    extra: Sequence[BaseRoute] = (),
-                   runbooks: RunbookIndex | None = None) -> Starlette:
+                   runbooks: RunbookIndex | None = None,
+                   dead: Callable[[], str | None] = lambda: None) -> Starlette:
+    """``ready`` answers /readyz (take traffic?); ``dead`` answers /healthz with why the
+    process should be restarted, or None."""
+
     async def alertmanager(request: Request) -> Response:
         if intake is None:
             return JSONResponse({"error": "alert intake is off"}, 404)
@@ -59,7 +63,8 @@ def build_http_app(ready: Callable[[], bool], intake: Intake | None = None,
         return HTMLResponse(pages.page(found))
 
     async def healthz(_: Request) -> Response:
-        return PlainTextResponse("ok")
+        why = dead()
+        return PlainTextResponse("ok") if why is None else PlainTextResponse(why, 503)
 
     async def readyz(_: Request) -> Response:
         ok = await run_in_threadpool(ready)

@@ -7,8 +7,10 @@ console renderer when stderr is a TTY.
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import re
 import sys
+import threading
 from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
 
@@ -72,10 +74,26 @@ def _quiet_urllib3(record: logging.LogRecord) -> bool:
     return not (record.name.startswith("urllib3") and record.levelno < logging.ERROR)
 
 
-def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
+# Records from before configure_logging (a warning while the settings load) wait here.
+_EARLY = logging.handlers.MemoryHandler(capacity=1000, flushLevel=logging.CRITICAL + 1)
+
+
+def hold_early_records() -> None:
+    """Call first thing: until :func:`configure_logging`, warnings and library records are
+    kept, not printed as plain text, and then rendered like every other line."""
+    logging.captureWarnings(True)
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(_EARLY)
+        root.setLevel(logging.WARNING)
+
+
+def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | None = None
+                      ) -> bool:
     """One stream: every line is rendered by structlog, ours and the libraries' alike
-    (slack_sdk, urllib3, uvicorn, alembic, Python warnings), so with JSON every line is JSON
-    that Fluent Bit can parse, and every line passes the same redaction."""
+    (slack_sdk, urllib3, uvicorn, alembic, Python warnings, uncaught exceptions in any
+    thread), so with JSON every line is JSON that Fluent Bit can parse, and every line passes
+    the same redaction. Returns whether the lines are JSON."""
     stream = stream or sys.stderr
     use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
     renderer: Any = (
@@ -104,6 +122,11 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    with _EARLY.lock:  # type: ignore[union-attr]
+        for record in _EARLY.buffer:
+            if record.levelno >= root.level:
+                handler.handle(record)
+        _EARLY.buffer.clear()
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic"):
         # Their own handlers would print plain text beside ours.
         logging.getLogger(name).handlers[:] = []
@@ -125,3 +148,28 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
+    _log_uncaught()
+    return use_json
+
+
+def _log_uncaught() -> None:
+    """A traceback that nothing caught, in the main thread or any other, becomes one
+    record instead of plain text on stderr."""
+    crashed = logging.getLogger("bot.crash")
+
+    def main_hook(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            sys.__excepthook__(kind, exc, tb)
+            return
+        crashed.critical("uncaught_exception", exc_info=(kind, exc, tb))
+
+    def thread_hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        name = args.thread.name if args.thread else "?"
+        exc = args.exc_value or args.exc_type()
+        crashed.error("thread %s crashed", name,
+                      exc_info=(args.exc_type, exc, args.exc_traceback))
+
+    sys.excepthook = main_hook
+    threading.excepthook = thread_hook

@@ -33,10 +33,10 @@ class Bot:
         self.scheduler = Scheduler(self.runtime.gameday, self.runtime.store.leases,
                                    holder=worker_id)
         http_app = build_http_app(self.ready, self.runtime.intake, self.slack.routes(),
-                                  self.runtime.runbooks)
+                                  self.runtime.runbooks, self.dead)
         self._server = uvicorn.Server(
             uvicorn.Config(http_app, host=settings.http.host, port=settings.http.port,
-                           log_config=None, access_log=False, lifespan="off",
+                           log_config=None, access_log=settings.http.access_log, lifespan="off",
                            timeout_graceful_shutdown=10)
         )
         self._thread: threading.Thread | None = None
@@ -47,6 +47,14 @@ class Bot:
         if self._draining.is_set():
             return False  # shutting down: Kubernetes should send no new traffic here
         return self.slack.connected() and self.runtime.store.db.ping()
+
+    def dead(self) -> str | None:
+        """Why a restart would help, for the liveness probe: Socket Mode has been unable to
+        reconnect for ``slack.socket_liveness_s``."""
+        deaf, limit = self.slack.deaf_for(), self.settings.slack.socket_liveness_s
+        if deaf <= limit:
+            return None
+        return f"Socket Mode has had no connection for {deaf:.0f} s (limit {limit:g} s)"
 
     @property
     def port(self) -> int:

@@ -50,6 +50,8 @@ _HTTP = httpx.Client(timeout=10)  # one pool: a fresh httpx.post() builds an SSL
 @pytest.fixture(scope="module")
 def standin() -> Iterator[SlackStandin]:
     with SlackStandin() as slack:
+        for channel in ("C0ALERTS", "C0A", "C0B", "C0N", "C0OWN", "C0V", "C0FUZZ"):
+            slack.create_channel(channel.lower(), channel)
         yield slack
 
 

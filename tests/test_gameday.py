@@ -341,6 +341,7 @@ def _counts(gd: Gameday) -> tuple[int, int, int]:
 
 def test_two_replicas_racing_post_one_prompt(make_gameday: Factory,
                                             slack: SlackStandin) -> None:
+    slack.create_channel("drills", "C0GAMEDAY")  # what make_gameday's Channels learned
     every_minute = {"name": "race", "cron": "* * * * *", "timezone": "UTC"}
     a, b = make_gameday(schedules=[every_minute]), make_gameday(schedules=[every_minute])
     scheds = [Scheduler(a, store_of(a).leases, "replica-a"),

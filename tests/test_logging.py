@@ -79,3 +79,31 @@ def test_every_library_line_is_json(out: io.StringIO) -> None:
 def test_redact_text_leaves_ordinary_text() -> None:
     text = "GPU gpu-node-1/gpu3 at 93% memory, pod vllm-0"
     assert redact_text(text) == text
+
+
+def test_records_from_before_configuration_wait_and_come_out_as_json() -> None:
+    """A warning while the settings load (before the log format is known) is not printed as
+    plain text: it waits, then comes out rendered like every other line."""
+    import warnings
+
+    from bot.logs import hold_early_records
+
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers.clear()
+    stream = io.StringIO()
+    logging.captureWarnings(False)  # an earlier test's capture, undone by pytest's own
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            hold_early_records()
+            warnings.warn("deprecated setting GENAI_X", UserWarning, stacklevel=1)
+        assert stream.getvalue() == ""
+        configure_logging("json", "info", stream=stream)
+        events = [json.loads(line) for line in stream.getvalue().splitlines()]
+        assert [e["logger"] for e in events] == ["py.warnings"]
+        assert "UserWarning: deprecated setting GENAI_X" in events[0]["event"]
+    finally:
+        logging.captureWarnings(False)
+        structlog.reset_defaults()
+        root.handlers[:] = saved

@@ -72,6 +72,14 @@ def client(slack: SlackStandin) -> WebClient:
     return WebClient(base_url=slack.api_url, token=slack.bot_token)
 
 
+@pytest.fixture(autouse=True)
+def channels(slack: SlackStandin) -> None:
+    """The channels these rows go to exist in the stand-in's workspace (CGONE is made to
+    answer channel_not_found by set_channel_error where a test wants it)."""
+    for cid in ("C0", "C1", "C2", "C3", "C4", "CA", "CB", "CGONE"):
+        slack.create_channel(cid.lower(), cid)
+
+
 @pytest.fixture
 def workers() -> Iterator[list[OutboxWorker]]:
     """Workers to stop at the end of the test."""

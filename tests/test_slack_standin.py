@@ -30,6 +30,8 @@ from tests.harness.slack import SlackStandin
 @pytest.fixture
 def slack() -> Iterator[SlackStandin]:
     with SlackStandin() as standin:
+        for name, cid in (("c1", "C1"), ("c2", "C2"), ("alerts", "CALERT")):
+            standin.create_channel(name, cid)
         yield standin
 
 
@@ -284,7 +286,14 @@ def test_block_action_and_event_deliveries(
     assert SignatureVerifier(slack.signing_secret).is_valid_request(body, headers)
 
 
-def test_builtin_socket_mode_client_round_trip(slack: SlackStandin) -> None:
+def test_builtin_socket_mode_client_round_trip() -> None:
+    # slack_sdk's builtin client blocks in recv() with a 3 s socket timeout, so its close()
+    # takes up to 3 s unless something arrives: fast pings (not Slack's pace) keep this quick.
+    with SlackStandin(socket_ping_interval=0.5) as slack:
+        _builtin_round_trip(slack)
+
+
+def _builtin_round_trip(slack: SlackStandin) -> None:
     web = WebClient(base_url=slack.api_url, token=slack.bot_token)
     client = SocketModeClient(app_token=slack.app_token, web_client=web)
     received: list[SocketModeRequest] = []
@@ -328,6 +337,23 @@ def test_incoming_webhook_takes_alertmanager_posts(
         client.chat_update(channel="CALERT", ts=msg["ts"], text="x")
     assert err.value.response["error"] == "cant_update_message"
     assert httpx.post(hook, json={"username": "Alertmanager"}).text == "no_text"
+
+
+def test_channels_the_workspace_lacks_are_not_found(slack: SlackStandin,
+                                                   client: WebClient) -> None:
+    """As in Slack: a post to a channel nobody created, by id or by name, is refused, so a
+    typo in the bot's routing fails a test instead of creating a channel."""
+    for channel in ("C0NOWHERE", "#genai-critcal", "genai-warning"):
+        with pytest.raises(SlackApiError) as refused:
+            client.chat_postMessage(channel=channel, text="x")
+        assert refused.value.response["error"] == "channel_not_found"
+    with pytest.raises(SlackApiError) as refused:
+        client.conversations_history(channel="C0NOWHERE")
+    assert refused.value.response["error"] == "channel_not_found"
+    with pytest.raises(AssertionError, match="no channel"):
+        slack.channel_id("#genai-critcal")
+    assert client.chat_postMessage(channel="#genai-critical", text="x")["ok"]
+    assert slack.messages[slack.channel_id("#genai-critical")]
 
 
 def test_channel_pacing(slack: SlackStandin, client: WebClient) -> None:

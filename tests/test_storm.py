@@ -40,7 +40,7 @@ def notification(i: int) -> bytes:
 
 
 def start_bot(slack: SlackStandin, db: Path, port: int, log: IO[str] | None = None,
-              drain_delay_s: float = 0.2) -> subprocess.Popen[bytes]:
+              drain_delay_s: float = 0.2, lease_s: float = 30.0) -> subprocess.Popen[bytes]:
     env = {**os.environ,
            "GENAI_SLACK__MODE": "http", "GENAI_SLACK__BOT_TOKEN": slack.bot_token,
            "GENAI_SLACK__SIGNING_SECRET": slack.signing_secret,
@@ -49,7 +49,8 @@ def start_bot(slack: SlackStandin, db: Path, port: int, log: IO[str] | None = No
            "GENAI_WEBHOOK_TOKEN": TOKEN, "GENAI_DATABASE_URL": f"sqlite:///{db}",
            "GENAI_ALERTS__CHANNEL_INTERVAL_S": "0.002",
            "GENAI_LOG_LEVEL": "info" if log else "warning", "GENAI_LOG_FORMAT": "json",
-           "GENAI_HTTP__DRAIN_DELAY_S": str(drain_delay_s)}
+           "GENAI_HTTP__DRAIN_DELAY_S": str(drain_delay_s),
+           "GENAI_ALERTS__OUTBOX_LEASE_S": str(lease_s)}
     proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], env=env,
                             stdout=subprocess.DEVNULL, stderr=log or subprocess.DEVNULL)
     deadline = time.monotonic() + 30
@@ -117,6 +118,39 @@ def test_sigkill_mid_storm_loses_nothing_and_posts_once(tmp_path: Path) -> None:
     assert len(per_group) == GROUPS
     assert per_group.most_common(1)[0][1] == 1, per_group.most_common(3)
     assert posted_before_restart < GROUPS  # the restart really had work to resume
+
+
+def test_sigkill_while_a_post_is_in_flight_posts_it_once(tmp_path: Path) -> None:
+    """Slack has stored the post but its answer has not come back when the bot is killed.
+    The restarted bot takes the row over once the dead worker's claim expires, finds the
+    post by its metadata key and adopts it: one post, not two. (Turn the lookup off and
+    this test sees the group posted twice.)"""
+    db, port, log_path = tmp_path / "bot.db", free_port(), tmp_path / "bot.log"
+    hook = f"http://127.0.0.1:{port}/alertmanager"
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with SlackStandin() as slack, log_path.open("w") as log:
+        slack.hold_next_response("chat.postMessage")
+        bot = start_bot(slack, db, port, log=log, lease_s=3)
+        try:
+            assert httpx.post(hook, content=notification(7), headers=auth).status_code == 200
+            slack.wait_held(1, timeout=15)
+            bot.send_signal(signal.SIGKILL)
+            bot.wait(10)
+        finally:
+            slack.release_held()
+        assert _posts(slack) == ["gpu-node-7"]  # in Slack; the bot never heard back
+        bot = start_bot(slack, db, port, log=log, lease_s=3)
+        try:
+            assert httpx.post(hook, content=notification(8), headers=auth).status_code == 200
+            _wait_until(lambda: len(_posts(slack)) >= 2, timeout=15)
+            _wait_until(lambda: '"outbox.adopted"' in log_path.read_text()
+                        or Counter(_posts(slack))["gpu-node-7"] > 1, timeout=30)
+            time.sleep(1.0)  # a second post of group 7 would show up now
+        finally:
+            bot.terminate()
+            bot.wait(10)
+    assert Counter(_posts(slack)) == {"gpu-node-7": 1, "gpu-node-8": 1}
+    assert '"outbox.adopted"' in log_path.read_text()
 
 
 def _posts(slack: SlackStandin) -> list[str]:

@@ -25,6 +25,12 @@ class SlackSettings(BaseModel):
     signing_secret: SecretStr | None = None
     mode: Literal["socket", "http"] = "socket"
     api_base_url: str = "https://slack.com/api/"
+    # Socket Mode keepalive: a ping every interval, given up without a pong within the
+    # timeout. A dead connection is noticed within their sum plus 1 s for the close.
+    socket_ping_interval_s: float = Field(default=3.0, gt=0, le=60)
+    socket_ping_timeout_s: float = Field(default=4.0, gt=0, le=60)
+    # /healthz fails (and Kubernetes restarts the pod) after this long without a connection.
+    socket_liveness_s: float = Field(default=300.0, ge=1)
 
     @field_validator("bot_token")
     @classmethod
@@ -57,6 +63,8 @@ class HttpSettings(BaseModel):
     # Where people reach the bot's pages (/runbooks/…), e.g. https://genai-bot.example.com:
     # cards link runbooks there. Unset: cards link the alert's runbook_url annotation.
     public_url: str | None = None
+    # A log line per request (the probes' too, every few seconds): for debugging.
+    access_log: bool = False
 
     @field_validator("public_url")
     @classmethod
@@ -129,6 +137,9 @@ class AlertSettings(BaseModel):
     )
     # Slack allows about one chat.postMessage per second per channel.
     channel_interval_s: float = Field(default=1.0, ge=0)
+    # How long a delivery a replica claimed stays its own: if that replica dies mid-post,
+    # another takes the row over after this (and looks for the post before sending again).
+    outbox_lease_s: float = Field(default=30.0, ge=3, le=600)
     # Channel mode: the bot (B…) or app (A…) ids whose posts are Alertmanager's. Empty: the
     # first Alertmanager-looking sender is learned (and logged), every other one refused.
     channel_senders: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -3,8 +3,9 @@ route, and the outbox worker. The server starts and stops it; nothing else touch
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import structlog
-from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from starlette.routing import BaseRoute
@@ -17,6 +18,7 @@ from bot.slack.client import resolve_channel_ids
 from bot.slack.http import slack_events_route
 from bot.slack.outbox.worker import OutboxWorker
 from bot.slack.render.table import MessageRenderer
+from bot.slack.socket import SocketModeRunner
 
 log = structlog.get_logger(__name__)
 
@@ -38,19 +40,25 @@ class SlackSide:
         self.client = client
         self.check()  # before Bolt's own token check, which would end in a traceback
         self.app = build_app(settings, runtime, client)
-        self.socket: SocketModeHandler | None = None
+        self.socket: SocketModeRunner | None = None
         self._closed = False
         if settings.slack.mode == "socket":
             if settings.slack.app_token is None:
                 raise StartupError("Socket Mode needs GENAI_SLACK__APP_TOKEN (xapp-…)")
-            self.socket = SocketModeHandler(
-                self.app, settings.slack.app_token.get_secret_value(), web_client=client)
+            self.socket = SocketModeRunner(
+                self.app, settings.slack.app_token.get_secret_value(),
+                settings.slack.api_base_url,
+                ThreadPoolExecutor(settings.jobs.listener_threads,
+                                   thread_name_prefix="socket-envelope"),
+                ping_interval=settings.slack.socket_ping_interval_s,
+                ping_timeout=settings.slack.socket_ping_timeout_s)
         self.outbox = OutboxWorker(
             runtime.store.outbox, client,
             MessageRenderer(runtime.store.incidents, runtime.runbooks,
                             settings.alerts.silence_durations, settings.http.public_url),
             worker_id=worker_id, wakeup=runtime.wakeup,
             per_channel_interval_s=settings.alerts.channel_interval_s,
+            lease_s=settings.alerts.outbox_lease_s,
         )
 
     def routes(self) -> list[BaseRoute]:
@@ -77,17 +85,17 @@ class SlackSide:
     def start(self) -> None:
         self._learn_channels()
         if self.socket is not None:
-            try:
-                self.socket.connect()  # type: ignore[no-untyped-call]
-            except SlackApiError as exc:
-                code = str(exc.response.get("error") or "unknown_error")
-                raise StartupError(f"Slack refused the app token GENAI_SLACK__APP_TOKEN "
-                                   f"({code}): it needs the connections:write scope and "
-                                   "Socket Mode on") from None
+            self.socket.start()  # a refused app token is a StartupError with one line
         self.outbox.start()
 
     def connected(self) -> bool:
-        return self.socket is None or bool(self.socket.client.is_connected())
+        """Slack can reach us: always in HTTP mode; in Socket Mode, while a connection is
+        open and greeted."""
+        return self.socket is None or self.socket.connected()
+
+    def deaf_for(self) -> float:
+        """Seconds Slack has had no way to reach us (Socket Mode without a connection)."""
+        return 0.0 if self.socket is None else self.socket.disconnected_for()
 
     def _learn_channels(self) -> None:
         channels = self.runtime.channels
@@ -109,7 +117,7 @@ class SlackSide:
         server. Idempotent."""
         if self.socket is not None and not self._closed:
             self._closed = True
-            self.socket.close()  # type: ignore[no-untyped-call]
+            self.socket.close()
             log.info("shutdown.socket_closed")
 
     def stop(self) -> None:

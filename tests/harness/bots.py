@@ -57,7 +57,9 @@ def stop_cluster(cluster: Cluster) -> None:
 
 
 def bot_settings(slack: SlackStandin, prometheus_url: str, kube_url: str, mode: str = "http",
-                 **overrides: Any) -> Settings:
+                 /, **overrides: Any) -> Settings:
+    """Settings for a bot on the stand-ins; ``overrides`` merge into each section (so
+    ``slack={"socket_liveness_s": 2}`` keeps the stand-in's tokens)."""
     base: dict[str, Any] = {
         "slack": {"bot_token": slack.bot_token, "app_token": slack.app_token,
                   "signing_secret": slack.signing_secret, "mode": mode,

@@ -5,7 +5,8 @@ bolt-python's own tests use a local mock server:
 
 * Web API methods under ``/api/<method>`` (form, JSON or query parameters, Bearer auth);
 * ``response_url`` and incoming-webhook endpoints;
-* a Socket Mode websocket, reached through ``apps.connections.open``;
+* a Socket Mode websocket, reached through ``apps.connections.open`` and a TCP relay that
+  breaks connections the way Slack and networks do (refresh, close, drop, half-open);
 * signed HTTP deliveries to a bot in HTTP mode (slash commands, interactivity, events).
 
 It is strict where Slack is: Block Kit limits, token types, trigger_id expiry, 429s with
@@ -16,7 +17,9 @@ The package, one idea per module: `records` (constants, `Call`, `Delivery`), `an
 (Slack's error shapes), `state` (what the parts share), `recording`, `faults`, `web_api`
 (the `/api/<method>` front door), `messages` (chat.*), `conversations`, `views`,
 `responses` (response_url and incoming webhooks), `payloads`, `deliveries` (signed HTTP),
-`socket_mode`, and `server` (`SlackStandin`, on the shared `tests.harness.loopback` base).
+`socket_mode` (envelopes, acks, routing), `socket_faults` (what breaks connections),
+`relay` (the TCP relay in front of the websocket server), and `server` (`SlackStandin`,
+on the shared `tests.harness.loopback` base).
 Everything public is re-exported here, so `from tests.harness.slack import SlackStandin`
 works as before.
 """
@@ -32,7 +35,9 @@ from .records import (
     DEFAULT_CHANNELS,
     HISTORY_MAX_LIMIT,
     HOST,
+    MAX_SOCKET_CONNECTIONS,
     RESPONSE_URL_MAX_USES,
+    SOCKET_PING_INTERVAL_S,
     TRIGGER_TTL_S,
     VERIFICATION_TOKEN,
     ApiAnswer,
@@ -48,7 +53,9 @@ __all__ = [
     "DEFAULT_CHANNELS",
     "HISTORY_MAX_LIMIT",
     "HOST",
+    "MAX_SOCKET_CONNECTIONS",
     "RESPONSE_URL_MAX_USES",
+    "SOCKET_PING_INTERVAL_S",
     "TRIGGER_TTL_S",
     "VERIFICATION_TOKEN",
     "ApiAnswer",

@@ -7,7 +7,7 @@ from typing import Any
 
 from .answers import _err, _missing, _truthy
 from .messages import public_message
-from .records import CHANNEL_ID, HISTORY_MAX_LIMIT, JSONDict
+from .records import HISTORY_MAX_LIMIT, JSONDict
 from .state import SlackState
 
 
@@ -52,7 +52,7 @@ class Conversations(SlackState):
         """The thread, oldest first; ``oldest``/``latest``/``inclusive`` keep the parent as
         Slack does, ``limit`` and ``cursor`` page, ``include_all_metadata`` shows metadata."""
         channel, ts = p.get("channel"), p.get("ts")
-        if not channel or not CHANNEL_ID.match(str(channel)):
+        if not channel or str(channel) not in self.channel_names:
             return _err("channel_not_found")
         if not ts:
             return _missing("ts")
@@ -70,10 +70,9 @@ class Conversations(SlackState):
     def _conversations_history(self, p: JSONDict) -> JSONDict:
         """Top-level messages, newest first, with ``oldest``/``latest``/``inclusive``,
         ``limit``/``cursor`` paging and ``include_all_metadata`` (metadata is hidden
-        without it). Any channel id exists (chat.postMessage takes any), unless
-        :meth:`set_channel_error` says otherwise."""
+        without it). Only the workspace's channels exist, by id."""
         channel = str(p.get("channel") or "")
-        if not CHANNEL_ID.match(channel):
+        if channel not in self.channel_names:
             return _err("channel_not_found")
         msgs = self.messages.get(channel, [])
         top = [m for m in msgs if m.get("thread_ts") in (None, m["ts"])]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Iterable
 
@@ -47,6 +48,29 @@ class Faults(SlackState):
         with self._lock:
             self._drop_queue[method] += n
 
+    def hold_next_response(self, method: str, n: int = 1) -> None:
+        """Process the next ``n`` successful calls of ``method`` (a message is really
+        posted) but keep each answer back until `release_held`, then close the connection
+        without it: a client killed meanwhile never learns that its post went through."""
+        with self._lock:
+            self._hold_queue[method] += n
+
+    def wait_held(self, n: int = 1, timeout: float = 10.0) -> None:
+        """Wait until ``n`` answers are being held back."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self._held < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"{self._held} answers held, not {n}, in {timeout}s")
+                self._changed.wait(left)
+
+    def release_held(self) -> None:
+        """Let the held answers go (as dropped connections); later holds block again."""
+        with self._lock:
+            release, self._release_held = self._release_held, threading.Event()
+        release.set()
+
     def set_channel_error(self, channel: str, error: str | None) -> None:
         """Make chat.postMessage, chat.update and conversations.history/replies on
         ``channel`` answer ``error`` (e.g. ``channel_not_found``, ``not_in_channel``,
@@ -80,8 +104,23 @@ class Faults(SlackState):
         with self._lock:
             self._channel_bucket = (_TokenBucket(per_second, burst), retry_after)
 
+    def refuse_connections_open(
+        self, error: str, n: int = 1, retry_after: int | None = None
+    ) -> None:
+        """Answer the next ``n`` apps.connections.open calls ``{"ok": false, "error":
+        error}`` (``invalid_auth``, ``token_revoked``, ``internal_error``...);
+        ``ratelimited`` is an HTTP 429 with ``Retry-After: retry_after`` (default 1)."""
+        with self._lock:
+            for _ in range(n):
+                self._refusals.append((error, retry_after))
+
     def _injected(self, method: str, params: JSONDict) -> ApiAnswer | None:
         with self._lock:
+            if method == "apps.connections.open" and self._refusals:
+                error, retry_after = self._refusals.popleft()
+                if error == "ratelimited":
+                    return 429, _err(error), {"Retry-After": str(retry_after or 1)}
+                return 200, _err(error), {}
             queue = self._fail_queue.get(method)
             if queue:
                 status, retry_after = queue.popleft()

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..blockkit import MAX_MESSAGE_TEXT, validate_attachments, validate_blocks
 from .answers import _err, _missing, _valid_metadata
-from .records import CHANNEL_ID, JSONDict
+from .records import JSONDict
 from .state import SlackState
 
 # Slack stores message text escaped: a bare & < > becomes an entity; entities and control
@@ -123,9 +123,9 @@ class Messages(SlackState):
     public = staticmethod(public_message)
 
     def _chat_post_message(self, p: JSONDict) -> JSONDict:
-        if not p.get("channel"):
+        channel = self.known_channel(str(p.get("channel") or ""))
+        if channel is None:
             return _err("channel_not_found")
-        channel = self.channel_id(str(p["channel"]))
         content = self._content(p)
         if not content["ok"]:
             return content
@@ -145,7 +145,7 @@ class Messages(SlackState):
 
     def _chat_update(self, p: JSONDict) -> JSONDict:
         channel, ts = p.get("channel"), p.get("ts")
-        if not channel or not CHANNEL_ID.match(str(channel)):
+        if not channel or str(channel) not in self.channel_names:  # an id, not a name
             return _err("channel_not_found")
         if not ts:
             return _err("message_not_found")
@@ -181,7 +181,7 @@ class Messages(SlackState):
         return {"ok": True, "channel": channel, "ts": ts}
 
     def _chat_post_ephemeral(self, p: JSONDict) -> JSONDict:
-        if not p.get("channel"):
+        if self.known_channel(str(p.get("channel") or "")) is None:
             return _err("channel_not_found")
         if not p.get("user"):
             return _missing("user")

@@ -69,14 +69,33 @@ class Recording(SlackState):
         return f"{us // 1_000_000}.{us % 1_000_000:06d}"
 
     def channel_id(self, name_or_id: str) -> str:
-        """The id of a channel named `#name` or `name` (created on first use, as if it
-        existed in the workspace); an id is returned as it is."""
-        if CHANNEL_ID.match(name_or_id):
-            return name_or_id
-        name = name_or_id.lstrip("#")
-        cid = "C" + hashlib.sha1(name.encode()).hexdigest()[:10].upper()
-        self.channel_names.setdefault(cid, name)
+        """The id of a workspace channel, by id, ``#name`` or ``name``. Only the channels
+        the workspace has exist (DEFAULT_CHANNELS, and those `create_channel` adds): any
+        other is an AssertionError here, and ``channel_not_found`` in the Web API, as in
+        Slack, so a typo in the bot's routing cannot pass."""
+        found = self.known_channel(name_or_id)
+        if found is None:
+            raise AssertionError(f"no channel {name_or_id!r} in the stand-in's workspace "
+                                 "(create_channel adds one)")
+        return found
+
+    def create_channel(self, name: str, channel_id: str | None = None) -> str:
+        """Add a channel to the workspace (``channel_id`` or one derived from the name)."""
+        name = name.lstrip("#")
+        cid = channel_id or "C" + hashlib.sha1(name.encode()).hexdigest()[:10].upper()
+        if not CHANNEL_ID.match(cid):
+            raise ValueError(f"{cid!r} is not a channel id")
+        with self._lock:
+            self.channel_names[cid] = name
         return cid
+
+    def known_channel(self, name_or_id: str) -> str | None:
+        """The id of the channel, or None when the workspace has no such channel."""
+        with self._lock:
+            if name_or_id in self.channel_names:
+                return name_or_id
+            name = name_or_id.lstrip("#")
+            return next((cid for cid, n in self.channel_names.items() if n == name), None)
 
     def find_message(self, channel: str, ts: str) -> JSONDict | None:
         with self._lock:

@@ -12,6 +12,11 @@ from websockets.sync.server import ServerConnection
 from ..loopback import HOST as HOST  # the stand-ins' one loopback address
 
 ACK_DEADLINE_S = 3.0
+# Slack pings each Socket Mode connection every few seconds to tens of seconds and expects
+# pongs; it does not promise a pace, so clients must ping it themselves to notice a dead
+# connection. The stand-in pings this rarely by default so that its pings never hide that.
+SOCKET_PING_INTERVAL_S = 10.0
+MAX_SOCKET_CONNECTIONS = 10  # per app: apps.connections.open answers too_many_websockets
 TRIGGER_TTL_S = 3.0
 RESPONSE_URL_MAX_USES = 5
 VERIFICATION_TOKEN = "legacy-verification-token"
@@ -84,9 +89,22 @@ class _ResponseTarget:
     uses: int = 0
 
 
-@dataclass
+@dataclass(eq=False)
 class _SocketConn:
+    """One Socket Mode connection as Slack sees it; ``id`` is the relay's connection id."""
+
     ws: ServerConnection
     connected_at: float
     send_lock: threading.Lock = field(default_factory=threading.Lock)
     hello_at: float | None = None
+    id: str = ""
+    refreshing: bool = False  # disconnect sent: new envelopes go elsewhere when they can
+    half_open: bool = False  # the relay forwards nothing any more
+    dropped: bool = False  # the relay reset it
+    closed_at: float | None = None
+
+    @property
+    def healthy(self) -> bool:
+        """Where Slack would route a new envelope."""
+        return (self.hello_at is not None and self.closed_at is None
+                and not (self.refreshing or self.half_open or self.dropped))

@@ -111,7 +111,9 @@ class Responses(SlackState):
         return None
 
     def new_incoming_webhook(self, channel: str) -> str:
-        """An incoming-webhook URL posting into ``channel`` (what Alertmanager's api_url is)."""
+        """An incoming-webhook URL posting into ``channel`` (what Alertmanager's api_url is);
+        the channel must exist, as when a webhook is created in Slack."""
+        self.channel_id(channel)
         path = f"{self.team_id}/{_rand_id('B')}/{secrets.token_hex(12)}"
         with self._lock:
             self._webhooks[path] = channel

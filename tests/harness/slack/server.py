@@ -21,6 +21,7 @@ from .recording import Recording
 from .records import (
     _DROP,
     DEFAULT_CHANNELS,
+    SOCKET_PING_INTERVAL_S,
     TRIGGER_TTL_S,
     Call,
     Delivery,
@@ -28,15 +29,21 @@ from .records import (
     _ResponseTarget,
     _SocketConn,
 )
+from .relay import Relay
 from .responses import Responses
-from .socket_mode import SocketMode
+from .socket_faults import SocketFaults
 from .views import Views
 from .web_api import WebApi
 
 
 class SlackStandin(Recording, Faults, WebApi, Messages, Conversations, Views, Responses,
-                   Payloads, Deliveries, SocketMode, LoopbackServer):
-    """Strict local Slack: Web API, response_url, webhooks, Socket Mode, signed deliveries."""
+                   Payloads, Deliveries, SocketFaults, LoopbackServer):
+    """Strict local Slack: Web API, response_url, webhooks, Socket Mode, signed deliveries.
+
+    Socket Mode clients reach the websocket server through a TCP relay (`relay.Relay`),
+    which names each connection and can reset it or make it half-open; see
+    `socket_faults` for the connection faults and `socket_mode` for envelope routing.
+    """
 
     methods = ("GET", "POST")
     thread_name = "slack-http"
@@ -54,7 +61,7 @@ class SlackStandin(Recording, Faults, WebApi, Messages, Conversations, Views, Re
         app_id: str = "A0TEST",
         team_domain: str = "test",
         strict_triggers: bool = True,
-        socket_ping_interval: float = 0.5,
+        socket_ping_interval: float = SOCKET_PING_INTERVAL_S,
     ) -> None:
         LoopbackServer.__init__(self)
         self.bot_token = bot_token
@@ -67,6 +74,8 @@ class SlackStandin(Recording, Faults, WebApi, Messages, Conversations, Views, Re
         self.team_domain = team_domain
         self.strict_triggers = strict_triggers
         self.trigger_ttl = TRIGGER_TTL_S
+        # Slack pings each connection every few seconds to tens of seconds and expects
+        # pongs; clients should ping too. Nothing on the client side may rely on these.
         self.socket_ping_interval = socket_ping_interval
 
         self._lock = threading.RLock()
@@ -77,7 +86,7 @@ class SlackStandin(Recording, Faults, WebApi, Messages, Conversations, Views, Re
         # chat.update, conversations.history/replies and reactions take only the id.
         self.channel_names: dict[str, str] = {}
         for name in DEFAULT_CHANNELS:
-            self.channel_id(name)
+            self.create_channel(name)
         self.ephemerals: list[JSONDict] = []
         self.views: dict[str, JSONDict] = {}
         self.responses: list[JSONDict] = []
@@ -87,10 +96,14 @@ class SlackStandin(Recording, Faults, WebApi, Messages, Conversations, Views, Re
         self.socket_sent: list[JSONDict] = []
         self.socket_acks: list[JSONDict] = []
         self.socket_messages: list[JSONDict] = []
+        self.socket_events: list[JSONDict] = []
 
         self._last_ts_us = 0
         self._fail_queue: dict[str, deque[tuple[int, int]]] = defaultdict(deque)
         self._drop_queue: dict[str, int] = defaultdict(int)
+        self._hold_queue: dict[str, int] = defaultdict(int)
+        self._held = 0
+        self._release_held = threading.Event()
         self._channel_errors: dict[str, str] = {}
         self._ratio = None
         self._channel_bucket: tuple[_TokenBucket, int] | None = None
@@ -100,6 +113,10 @@ class SlackStandin(Recording, Faults, WebApi, Messages, Conversations, Views, Re
         self._tickets: set[str] = set()
         self._envelopes: dict[str, JSONDict] = {}
         self._conns: list[_SocketConn] = []
+        self._all_conns: dict[str, _SocketConn] = {}
+        self._refusals: deque[tuple[str, int | None]] = deque()
+        self._socket_timers: list[threading.Timer] = []
+        self._relay: Relay | None = None
         self._event_target: str | None = None
 
         # Slack itself gives up after 3 s; benchmarks raise this to measure how late acks are.
@@ -112,7 +129,8 @@ class SlackStandin(Recording, Faults, WebApi, Messages, Conversations, Views, Re
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> Self:
-        """Bind both servers to 127.0.0.1 on free ports and serve them in threads."""
+        """Bind the HTTP server, the websocket server and its relay to 127.0.0.1 on free
+        ports and serve them in threads."""
         if self.httpd is not None:
             return self
         super().start()  # the HTTP side, in thread "slack-http"
@@ -123,24 +141,37 @@ class SlackStandin(Recording, Faults, WebApi, Messages, Conversations, Views, Re
             process_request=self._ws_check_ticket,
             compression=None,
             close_timeout=1,
-            # Frequent pings wake the builtin client's blocking recv(), so its close() takes
-            # well under a second instead of its 3 s socket timeout.
             ping_interval=self.socket_ping_interval,
+            # Like Slack, give up on a connection that misses pongs (a half-open one's
+            # server side goes, its client side stays: see `socket_half_open`).
+            ping_timeout=max(self.socket_ping_interval, 1.0) * 2,
         )
         thread = threading.Thread(target=self._ws.serve_forever, name="slack-ws", daemon=True)
         thread.start()
         self._threads.append(thread)
+        self._relay = Relay(int(self._ws.socket.getsockname()[1]), self._socket_event).start()
         return self
 
     def stop(self) -> None:
-        """Close the websocket and HTTP servers and join their threads (about 2 s at most)."""
+        """Close the websocket server (close frames 1001 through the relay), the relay and
+        the HTTP server, and join their threads (about 2 s at most)."""
+        with self._lock:
+            timers, self._socket_timers = self._socket_timers, []
+        for timer in timers:
+            timer.cancel()
+        self.release_held()
+        if self._relay is not None:
+            self._relay.release_half_open()  # no close handshake can cross them
         if self._ws is not None:
             self._ws.shutdown()
+        if self._relay is not None:
+            self._relay.stop()
         super().stop()
         for thread in self._threads:
             thread.join(timeout=2.0)
         self._threads.clear()
         self._ws = None
+        self._relay = None
         with self._lock:
             self._conns.clear()
 
@@ -151,8 +182,9 @@ class SlackStandin(Recording, Faults, WebApi, Messages, Conversations, Views, Re
 
     @property
     def ws_port(self) -> int:
-        assert self._ws is not None, "SlackStandin is not started"
-        return int(self._ws.socket.getsockname()[1])
+        """The Socket Mode port clients connect to: the relay's (see `relay`)."""
+        assert self._relay is not None, "SlackStandin is not started"
+        return self._relay.port
 
     @property
     def base_url(self) -> str:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from .faults import _TokenBucket
     from .records import Call, Delivery, JSONDict, _ResponseTarget, _SocketConn
+    from .relay import Relay
 
 
 class SlackState:
@@ -49,12 +50,16 @@ class SlackState:
     socket_sent: list[JSONDict]
     socket_acks: list[JSONDict]
     socket_messages: list[JSONDict]
+    socket_events: list[JSONDict]
 
     _lock: threading.RLock
     _changed: threading.Condition
     _last_ts_us: int
     _fail_queue: dict[str, deque[tuple[int, int]]]
     _drop_queue: dict[str, int]
+    _hold_queue: dict[str, int]
+    _held: int
+    _release_held: threading.Event
     _channel_errors: dict[str, str]
     _ratio: tuple[float, int, random.Random, frozenset[str] | None] | None
     _channel_bucket: tuple[_TokenBucket, int] | None
@@ -64,6 +69,10 @@ class SlackState:
     _tickets: set[str]
     _envelopes: dict[str, JSONDict]
     _conns: list[_SocketConn]
+    _all_conns: dict[str, _SocketConn]
+    _refusals: deque[tuple[str, int | None]]
+    _socket_timers: list[threading.Timer]
+    _relay: Relay | None
     _event_target: str | None
     _deliverer: httpx.Client
     _ws: Server | None

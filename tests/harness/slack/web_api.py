@@ -11,7 +11,16 @@ from email.policy import HTTP
 from urllib.parse import parse_qsl
 
 from .answers import _err, _missing
-from .records import _CHANNEL_METHODS, _DROP, _JSON_PARAMS, HOST, ApiAnswer, Call, JSONDict
+from .records import (
+    _CHANNEL_METHODS,
+    _DROP,
+    _JSON_PARAMS,
+    HOST,
+    MAX_SOCKET_CONNECTIONS,
+    ApiAnswer,
+    Call,
+    JSONDict,
+)
 from .state import SlackState
 
 
@@ -56,6 +65,17 @@ class WebApi(SlackState):
             drop = bool(response.get("ok")) and self._drop_queue.get(method, 0) > 0
             if drop:
                 self._drop_queue[method] -= 1
+            hold = bool(response.get("ok")) and self._hold_queue.get(method, 0) > 0
+            if hold:
+                self._hold_queue[method] -= 1
+                self._held += 1
+                release = self._release_held
+                self._changed.notify_all()
+        if hold:
+            release.wait()
+            with self._lock:
+                self._held -= 1
+            drop = True
         if drop:
             self._record(Call(method, params, response, time.time(), 200, token, dropped=True))
             return _DROP, response, {}
@@ -154,6 +174,11 @@ class WebApi(SlackState):
         return {"ok": True, "users": list(self.usergroups[group])}
 
     def _apps_connections_open(self, p: JSONDict) -> JSONDict:
+        """A websocket URL on the relay's port; refused past Slack's 10 connections."""
+        with self._lock:
+            open_conns = sum(1 for c in self._conns if not c.dropped and c.closed_at is None)
+        if open_conns >= MAX_SOCKET_CONNECTIONS:
+            return _err("too_many_websockets")
         ticket = str(uuid.uuid4())
         self._tickets.add(ticket)
         url = f"ws://{HOST}:{self.ws_port}/link/?ticket={ticket}&app_id={self.app_id}"
