@@ -17,3 +17,8 @@ class Button(StrEnum):
     DRILL_START = "gameday_start_now"
     DRILL_SKIP = "gameday_skip"
     DRILL_FINDINGS = "gameday_findings"
+    DIGEST_ACK = "digest_ack"  # acknowledge every open incident of one alertname in a digest
+    DIGEST_SILENCE = "digest_silence"  # silence one alertname of a digest
+    POSTMORTEM = "incident_postmortem"  # the findings form of a resolved incident
+    SILENCE_EXTEND = "silence_extend"
+    SILENCE_EXPIRE = "silence_expire"

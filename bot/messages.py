@@ -35,6 +35,7 @@ class NoteKind(StrEnum):
     ACK = "ack"
     SILENCE = "silence"
     UNSILENCE = "unsilence"
+    ESCALATED = "escalated"  # an escalation step: the mentions are in ``detail``
 
 
 class _Message(BaseModel):

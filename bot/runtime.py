@@ -3,14 +3,17 @@ patched afterwards. Slack-free: the Slack layer receives this and adds the Slack
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import structlog
 
 from bot.alerts.incidents import IncidentService
 from bot.alerts.intake import Intake
+from bot.alerts.ticker import Ticker
 from bot.alerts.view import AlertView
 from bot.channels import Channels
 from bot.config import Settings
@@ -26,6 +29,7 @@ from bot.sources.aws import AwsClients
 from bot.sources.kubernetes import KubernetesSource
 from bot.sources.prometheus import PrometheusSource
 from bot.store import Store, open_store
+from bot.times import utcnow
 from commands.base import Context
 from commands.diag.alert import for_alert
 
@@ -49,12 +53,15 @@ class Runtime:
     intake: Intake
     gameday: Gameday
     incidents: IncidentService
+    ticker: Ticker  # escalations coming due, digests closing: what time alone changes
 
     @classmethod
     def from_settings(cls, settings: Settings, members_of: GroupMembers | None = None,
-                      store: Store | None = None) -> Runtime:
+                      store: Store | None = None,
+                      now: Callable[[], datetime] = utcnow) -> Runtime:
         """Everything, in dependency order. Runbooks, the drill catalog and the schema are
-        checked here: a bad file or an unreachable database stops the bot at start-up."""
+        checked here: a bad file or an unreachable database stops the bot at start-up.
+        ``now`` is the clock of what time alone changes (a test passes its own)."""
         alertmanager = AlertmanagerSource(settings.alertmanager.url,
                                           settings.alertmanager.timeout_s)
         prometheus = PrometheusSource(settings.prometheus.url, settings.prometheus.timeout_s)
@@ -93,6 +100,7 @@ class Runtime:
                 store.incidents, roles, alertmanager, runbooks,
                 settings.alerts.silence_durations, diagnose,
                 on_resolved=gameday.on_incident_resolved, notify=wakeup.notify),
+            ticker=Ticker(tasks=[], interval_s=settings.alerts.tick_s, now=now),
         )
 
     def context(self, caller: Caller) -> Context:

@@ -77,6 +77,7 @@ class Bot:
             time.sleep(0.01)
         self.slack.start()
         self.scheduler.start()
+        self.runtime.ticker.start()
         OUTBOX.watch(self.runtime.store.outbox.snapshot)
         log.info("bot_started", mode=self.settings.slack.mode, port=self.port)
         return self
@@ -114,6 +115,7 @@ class Bot:
 
     def stop(self) -> None:
         OUTBOX.watch(None)
+        self.runtime.ticker.stop()
         self.scheduler.stop()
         self.slack.stop()
         log.info("shutdown.outbox_released")

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from bot.store import Database
-from tests.harness.pg import pg_schema, require_pg
+from tests.harness.pg import head_revision, pg_schema, require_pg
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAD = "0003"
+HEAD = head_revision()
 
 
 class Upgrades(logging.Handler):
@@ -75,7 +75,7 @@ def replicas_start(url: str, n: int = 2) -> list[str | None]:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("start_at", [None, "0002"])
+@pytest.mark.parametrize("start_at", [None, "0003"])
 def test_two_replicas_on_postgresql_run_each_migration_once(upgrades: Upgrades,
                                                             start_at: str | None) -> None:
     require_pg()
@@ -86,7 +86,8 @@ def test_two_replicas_on_postgresql_run_each_migration_once(upgrades: Upgrades,
             old.dispose()
             upgrades.steps.clear()
         assert replicas_start(url, 3) == [HEAD] * 3
-    expected = ["0002 -> 0003"] if start_at else [" -> 0001", "0001 -> 0002", "0002 -> 0003"]
+    chain = [" -> 0001", "0001 -> 0002", "0002 -> 0003", "0003 -> 0004"]
+    expected = chain[-1:] if start_at else chain
     assert [s.strip() for s in upgrades.steps] == [e.strip() for e in expected]
 
 
@@ -94,7 +95,7 @@ def test_two_replicas_on_sqlite_run_each_migration_once(upgrades: Upgrades,
                                                         tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'bot.db'}"
     assert replicas_start(url) == [HEAD, HEAD]
-    assert len(upgrades.steps) == 3 and len(set(upgrades.steps)) == 3
+    assert len(upgrades.steps) == 4 and len(set(upgrades.steps)) == 4
 
 
 def test_genai_bot_migrate_as_a_job(tmp_path: Path) -> None:

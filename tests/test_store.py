@@ -33,7 +33,7 @@ from bot.store import (
 )
 from bot.store.models import ChannelSender
 from bot.store.states import ActionKind, IncidentStatus, OutboxState
-from tests.harness.pg import migrated_url
+from tests.harness.pg import head_revision, migrated_url
 
 T = TypeVar("T")
 
@@ -137,7 +137,7 @@ def run_threads(n: int, fn: Callable[[int], T]) -> list[T]:
 
 
 def test_migration_creates_schema_matching_orm(db: Database) -> None:
-    assert db.current_revision() == "0003"
+    assert db.current_revision() == head_revision()
     with db.engine.connect() as conn:
         names = set(inspect(conn).get_table_names())
         diff = compare_metadata(
@@ -147,7 +147,7 @@ def test_migration_creates_schema_matching_orm(db: Database) -> None:
     assert "alembic_version" in names
     assert diff == []
     db.migrate()  # idempotent
-    assert db.current_revision() == "0003"
+    assert db.current_revision() == head_revision()
     assert db.ping() is True
     assert db.dialect in ("sqlite", "postgresql")
 

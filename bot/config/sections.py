@@ -140,6 +140,8 @@ class AlertSettings(BaseModel):
     # How long a delivery a replica claimed stays its own: if that replica dies mid-post,
     # another takes the row over after this (and looks for the post before sending again).
     outbox_lease_s: float = Field(default=30.0, ge=3, le=600)
+    # How often escalations coming due and storms subsiding are checked.
+    tick_s: float = Field(default=1.0, gt=0, le=60)
     # Channel mode: the bot (B…) or app (A…) ids whose posts are Alertmanager's. Empty: the
     # first Alertmanager-looking sender is learned (and logged), every other one refused.
     channel_senders: Annotated[list[str], NoDecode] = Field(default_factory=list)

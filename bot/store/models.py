@@ -30,6 +30,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -140,6 +141,13 @@ class Incident(Base):
     silence_id: Mapped[str | None] = mapped_column(String(128))
     silenced_until: Mapped[datetime | None] = mapped_column()
     drill: Mapped[bool] = mapped_column(Boolean, default=False)
+    # In a storm the incident is counted in its channel's digest instead of posted alone.
+    digest_id: Mapped[int | None] = mapped_column(
+        ForeignKey("digests.id", ondelete="SET NULL"), index=True
+    )
+    # The postmortem's, as a drill has them (see Drill).
+    findings: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'"))
+    action_items: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'"))
 
     @property
     def is_open(self) -> bool:
@@ -243,6 +251,50 @@ class Outbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column()
+
+
+class Escalation(Base):
+    """An escalation step that fired for an incident. The unique (incident, step) pair is
+    the claim: the replica whose insert succeeds notifies, once, also across restarts."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (UniqueConstraint("incident_id", "step"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    step: Mapped[int] = mapped_column(Integer)
+    fired_at: Mapped[datetime] = mapped_column()
+    notified: Mapped[list[Any]] = mapped_column(default=list)  # the ids mentioned
+
+
+class Digest(Base):
+    """A channel's storm digest: one message counting the incidents that arrived too fast
+    to post one by one, edited in place, closed when the storm subsides."""
+
+    __tablename__ = "digests"
+    __table_args__ = (
+        # One open digest per channel (NULL open_marker = closed, never collides).
+        Index("uq_digests_open_channel", "channel", "open_marker", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(16), unique=True)
+    channel: Mapped[str] = mapped_column(String(255))
+    open_marker: Mapped[int | None] = mapped_column(Integer)
+    opened_at: Mapped[datetime] = mapped_column()
+    last_incident_at: Mapped[datetime] = mapped_column()
+    closed_at: Mapped[datetime | None] = mapped_column()
+    slack_ts: Mapped[str | None] = mapped_column(String(64))
+
+
+class ChannelPace(Base):
+    """When a channel may take its next message: the one-a-second pace held for the whole
+    deployment, not per replica."""
+
+    __tablename__ = "channel_pace"
+
+    channel: Mapped[str] = mapped_column(String(255), primary_key=True)
+    next_at: Mapped[datetime] = mapped_column()
 
 
 class Drill(Base):

@@ -49,6 +49,10 @@ class ActionKind(StrEnum):
     UNSILENCE = "unsilence"
     RESOLVE = "resolve"
     DIAG = "diag"
+    ESCALATE = "escalate"  # the bot, by policy: user_id "bot", detail: step and who
+    FINDINGS = "findings"  # a postmortem's findings and action items
+    SILENCE_EXTEND = "silence_extend"  # any Alertmanager silence, from /genai silences
+    SILENCE_EXPIRE = "silence_expire"
 
     @property
     def verb(self) -> str:

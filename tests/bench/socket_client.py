@@ -2,8 +2,9 @@
 
     python -m tests.bench.socket_client KIND API_URL APP_TOKEN BOT_TOKEN
 
-Every kind serves the same Bolt listener (`/genai` acks at once); only the client differs:
-ours (`bot/slack/socket`, with or without TCP_NODELAY) or one of slack_sdk's, each with its
+Every kind serves the same Bolt listener (`/genai` acks at once), in an app configured as the
+bot configures its own (``process_before_response``); only the client differs: ours
+(`bot/slack/socket`, with or without TCP_NODELAY) or one of slack_sdk's, each with its
 defaults. It runs until killed."""
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ def _sync_app(api_url: str, bot_token: str) -> Any:
     from slack_bolt import Ack, App
     from slack_sdk import WebClient
 
+    # As the bot configures it: the listener runs inline, so no 10 ms polling for its ack.
     app = App(client=WebClient(token=bot_token, base_url=api_url),
-              token_verification_enabled=False, request_verification_enabled=False)
+              token_verification_enabled=False, request_verification_enabled=False,
+              process_before_response=True)
 
     @app.command("/genai")
     def genai(ack: Ack) -> None:
@@ -39,7 +42,7 @@ def _async_app(api_url: str, bot_token: str) -> Any:
 
     # AsyncApp checks its token lazily, at the first request (the stand-in answers it).
     app = AsyncApp(client=AsyncWebClient(token=bot_token, base_url=api_url),
-                   request_verification_enabled=False)
+                   request_verification_enabled=False, process_before_response=True)
 
     @app.command("/genai")
     async def genai(ack: AsyncAck) -> None:

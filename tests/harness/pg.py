@@ -81,3 +81,14 @@ def _migrate(url: str) -> None:
         database.migrate()
     finally:
         database.dispose()
+
+
+def head_revision() -> str:
+    """The newest migration's revision id (what a migrated database reports)."""
+    from alembic.script import ScriptDirectory
+
+    from bot.store import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
