@@ -18,7 +18,7 @@ from botocore.exceptions import (
 )
 
 from bot.config import AwsSettings
-from bot.errors import SourceError
+from bot.errors import Forbidden, NotFound, SourceError, Timeout, Unavailable
 
 T = TypeVar("T")
 
@@ -63,20 +63,21 @@ def aws_call(source: str, what: str, fn: Callable[..., T], **kwargs: Any) -> T:
     except ClientError as exc:
         code = str(exc.response.get("Error", {}).get("Code", ""))
         if code in _THROTTLED:
-            raise SourceError(source, f"{what}: throttled by AWS ({code}); try again") from None
+            raise Unavailable(source, f"{what}: throttled by AWS ({code}); try again") from None
         if code in _DENIED:
-            raise SourceError(source, f"{what}: access denied ({code}); check the IAM role "
-                                      "policy") from None
+            raise Forbidden(source, f"{what}: access denied ({code}); check the IAM role "
+                                    "policy") from None
         message = str(exc.response.get("Error", {}).get("Message", ""))[:160]
-        raise SourceError(source, f"{what}: {code} {message}".strip()) from None
+        kind = NotFound if code.endswith(("NotFoundException", "NotFound")) else SourceError
+        raise kind(source, f"{what}: {code} {message}".strip()) from None
     except NoCredentialsError:
-        raise SourceError(source, f"{what}: no AWS credentials (IRSA or env)") from None
+        raise Forbidden(source, f"{what}: no AWS credentials (IRSA or env)") from None
     except (ConnectTimeoutError, ReadTimeoutError):
-        raise SourceError(source, f"{what}: timed out") from None
+        raise Timeout(source, f"{what}: timed out") from None
     except EndpointConnectionError:
-        raise SourceError(source, f"{what}: cannot connect to AWS") from None
+        raise Unavailable(source, f"{what}: cannot connect to AWS") from None
     except BotoCoreError as exc:
-        raise SourceError(source, f"{what}: {type(exc).__name__}") from None
+        raise Unavailable(source, f"{what}: {type(exc).__name__}") from None
 
 
 def instance_type_offerings(aws: AwsClients, instance_types: list[str]) -> dict[str, set[str]]:

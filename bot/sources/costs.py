@@ -13,7 +13,7 @@ from typing import Any
 import requests
 
 from bot.config import CostSettings
-from bot.errors import SourceError
+from bot.errors import NotFound, SourceError, Timeout, Unavailable
 from bot.sources.aws import AwsClients, aws_call
 
 CE_MAX_PAGES = 5  # a 30-day DAILY query grouped by SERVICE fits in one or two pages
@@ -146,14 +146,15 @@ class CostSources:
             resp = self._http.get(url, params={"window": window, "aggregate": aggregate,
                                                "accumulate": "true"}, timeout=timeout)
         except requests.Timeout:
-            raise SourceError("kubecost", f"timed out after {self.settings.timeout_s:g}s"
-                              ) from None
+            raise Timeout("kubecost", f"timed out after {self.settings.timeout_s:g}s") from None
         except requests.ConnectionError:
-            raise SourceError("kubecost", f"cannot connect to {url}") from None
+            raise Unavailable("kubecost", f"cannot connect to {url}") from None
         except requests.RequestException as exc:
-            raise SourceError("kubecost", type(exc).__name__) from None
+            raise Unavailable("kubecost", type(exc).__name__) from None
         if resp.status_code != 200:
-            raise SourceError("kubecost", f"allocation API answered HTTP {resp.status_code}")
+            kind = NotFound if resp.status_code == 404 else (
+                Unavailable if resp.status_code >= 500 else SourceError)
+            raise kind("kubecost", f"allocation API answered HTTP {resp.status_code}")
         try:
             return parse_allocation(resp.json())
         except (ValueError, TypeError) as exc:

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
-from bot.errors import SourceError
+from bot.errors import NotFound, SourceError, Timeout, Unavailable
 
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dns")
 
@@ -27,6 +27,9 @@ class ServiceDns:
     control_ok: bool
 
 
+_NO_SUCH_NAME = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+
+
 class Resolver:
     name = "dns"
 
@@ -39,11 +42,13 @@ class Resolver:
         try:
             infos = future.result(timeout=self.timeout_s)
         except FutureTimeout:
-            raise SourceError(self.name, f"{host}: no answer within {self.timeout_s:g} s") from None
+            raise Timeout(self.name, f"{host}: no answer within {self.timeout_s:g} s") from None
         except socket.gaierror as exc:
-            raise SourceError(self.name, f"{host}: {exc.strerror or exc}") from None
+            # No such name is an answer; anything else (no server, temporary) is not.
+            kind = NotFound if exc.errno in _NO_SUCH_NAME else Unavailable
+            raise kind(self.name, f"{host}: {exc.strerror or exc}") from None
         except OSError as exc:
-            raise SourceError(self.name, f"{host}: {exc}") from None
+            raise Unavailable(self.name, f"{host}: {exc}") from None
         return sorted({str(info[4][0]) for info in infos})
 
     def service(self, service: str, namespace: str, cluster_domain: str) -> ServiceDns:

@@ -30,7 +30,7 @@ from websocket import (
     WebSocketTimeoutException,
 )
 
-from bot.errors import SourceError
+from bot.errors import Forbidden, NotFound, SourceError, Timeout, Unavailable
 from bot.sources.kubernetes import KubernetesSource
 
 SOURCE = "kubernetes"
@@ -125,9 +125,9 @@ def _connect(
     )
     threading.Thread(target=attempt.run, name=f"kube-exec {namespace}/{pod}", daemon=True).start()
     if not attempt.done.wait(timeout_s) and attempt.abandon():
-        raise SourceError(SOURCE, f"{what}: timed out after {timeout_s:g} s (connecting)")
+        raise Timeout(SOURCE, f"{what}: timed out after {timeout_s:g} s (connecting)")
     if attempt.error is not None:
-        raise SourceError(SOURCE, _connect_reason(what, attempt.error)) from None
+        raise _connect_error(what, attempt.error) from None
     assert attempt.client is not None
     return attempt.client
 
@@ -146,37 +146,36 @@ def _root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
-def _connect_reason(what: str, exc: BaseException) -> str:
-    """One line for a failed connect, from the root cause; never the raw text, which for a
-    refused handshake carries every response header."""
+def _connect_error(what: str, exc: BaseException) -> SourceError:
+    """A failed connect, typed, in one line from the root cause; never the raw text, which
+    for a refused handshake carries every response header."""
     if isinstance(exc, SourceError):  # no usable configuration, from `kube.core`
-        return exc.reason
+        return exc
     cause = _root_cause(exc)
     if isinstance(cause, WebSocketBadStatusException):
-        return _status_reason(what, cause.status_code, cause.resp_body)
+        return _status_error(what, cause.status_code, cause.resp_body)
     if isinstance(cause, (WebSocketTimeoutException, TimeoutError)):
-        return f"{what}: timed out"
+        return Timeout(SOURCE, f"{what}: timed out")
     if isinstance(cause, (WebSocketAddressException, OSError)):
-        return f"{what}: cannot connect to the API server"
+        return Unavailable(SOURCE, f"{what}: cannot connect to the API server")
     if isinstance(cause, WebSocketException):
-        return f"{what}: WebSocket error ({type(cause).__name__})"
+        return Unavailable(SOURCE, f"{what}: WebSocket error ({type(cause).__name__})")
     if isinstance(exc, ApiException) and exc.status:
-        return _status_reason(what, int(exc.status), exc.body)
-    return f"{what}: {type(cause).__name__}"
+        return _status_error(what, int(exc.status), exc.body)
+    return SourceError(SOURCE, f"{what}: {type(cause).__name__}")
 
 
-def _status_reason(what: str, code: int, body: bytes | None) -> str:
+def _status_error(what: str, code: int, body: bytes | None) -> SourceError:
     """The handshake was refused with an HTTP status; the body is the API server's Status."""
     if code == 403:
-        return f"{what}: {EXEC_FORBIDDEN}"
+        return Forbidden(SOURCE, f"{what}: {EXEC_FORBIDDEN}")
     if code == 401:
-        return f"{what}: unauthorized (token rejected)"
+        return Forbidden(SOURCE, f"{what}: unauthorized (token rejected)")
     message = _status_message(body)
     if code == 404:
-        return f"{what}: pod not found" + (f" ({message})" if message else "")
-    if message:
-        return f"{what}: {message}"
-    return f"{what}: API server answered {code}"
+        return NotFound(SOURCE, f"{what}: pod not found" + (f" ({message})" if message else ""))
+    kind = Unavailable if code >= 500 else SourceError
+    return kind(SOURCE, f"{what}: {message}" if message else f"{what}: API server answered {code}")
 
 
 def _status_message(body: bytes | str | None) -> str:
@@ -208,7 +207,7 @@ def _collect(ws: WSClient, what: str, deadline: float, timeout_s: float) -> tupl
         while ws.is_open():
             left = deadline - time.monotonic()
             if left <= 0:
-                raise SourceError(SOURCE, f"{what}: timed out after {timeout_s:g} s")
+                raise Timeout(SOURCE, f"{what}: timed out after {timeout_s:g} s")
             # `update` polls, then blocks in recv for a whole frame: bound that too.
             ws.sock.settimeout(left)
             ws.update(timeout=left)
@@ -220,11 +219,11 @@ def _collect(ws: WSClient, what: str, deadline: float, timeout_s: float) -> tupl
             if size > MAX_OUTPUT_BYTES:
                 raise SourceError(SOURCE, f"{what}: output over {MAX_OUTPUT_BYTES >> 20} MiB")
     except (WebSocketTimeoutException, TimeoutError):
-        raise SourceError(SOURCE, f"{what}: timed out after {timeout_s:g} s") from None
+        raise Timeout(SOURCE, f"{what}: timed out after {timeout_s:g} s") from None
     except WebSocketConnectionClosedException:
         pass  # the server hung up without a close frame: the Status, if any, decides
     except (WebSocketException, OSError) as exc:
-        raise SourceError(SOURCE, f"{what}: connection lost ({type(exc).__name__})") from None
+        raise Unavailable(SOURCE, f"{what}: connection lost ({type(exc).__name__})") from None
     for channel, sink in ((STDOUT_CHANNEL, stdout), (STDERR_CHANNEL, stderr)):
         if data := ws.read_channel(channel, timeout=0):
             sink.append(data)

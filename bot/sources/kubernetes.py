@@ -18,7 +18,7 @@ from kubernetes.config.config_exception import ConfigException
 from pydantic import BaseModel, ValidationError
 
 from bot.config import KubernetesSettings
-from bot.errors import SourceError
+from bot.errors import Forbidden, NotFound, SourceError, Timeout, Unavailable
 from bot.sources.k8s_models import (
     Endpoints,
     Event,
@@ -134,20 +134,20 @@ class KubernetesSource:
         except ApiException as exc:
             if exc.status == 403 and perm:
                 # Say which grant is missing, so the fix is one line in the ClusterRole.
-                raise SourceError(self.name, f"{what}: missing permission: {perm}") from None
-            raise SourceError(self.name, _api_reason(what, exc)) from None
+                raise Forbidden(self.name, f"{what}: missing permission: {perm}") from None
+            raise _api_error(exc)(self.name, _api_reason(what, exc)) from None
         except urllib3.exceptions.MaxRetryError as exc:
             reason = exc.reason
             # NewConnectionError subclasses ConnectTimeoutError in urllib3: test it first.
             if isinstance(reason, urllib3.exceptions.NewConnectionError):
-                raise SourceError(self.name, f"{what}: cannot connect to the API server") from None
+                raise Unavailable(self.name, f"{what}: cannot connect to the API server") from None
             if isinstance(reason, urllib3.exceptions.TimeoutError):
-                raise SourceError(self.name, f"{what}: timed out") from None
-            raise SourceError(self.name, f"{what}: cannot connect to the API server") from None
+                raise Timeout(self.name, f"{what}: timed out") from None
+            raise Unavailable(self.name, f"{what}: cannot connect to the API server") from None
         except urllib3.exceptions.TimeoutError:
-            raise SourceError(self.name, f"{what}: timed out") from None
+            raise Timeout(self.name, f"{what}: timed out") from None
         except urllib3.exceptions.HTTPError as exc:
-            raise SourceError(self.name, f"{what}: {type(exc).__name__}") from None
+            raise Unavailable(self.name, f"{what}: {type(exc).__name__}") from None
 
     def _model(self, model: type[M], what: str, fn: Any, *args: Any, perm: str | None = None,
                **kwargs: Any) -> M:
@@ -323,6 +323,18 @@ class _NoLog(Exception):
 def _perm(verb: str, resource: str, namespace: str) -> str:
     where = f"in namespace {namespace}" if namespace else "at cluster scope"
     return f"{verb} {resource} {where}"
+
+
+def _api_error(exc: ApiException) -> type[SourceError]:
+    """The kind of failure an API server answer is."""
+    status = exc.status or 0
+    if status == 404:
+        return NotFound
+    if status in (401, 403):
+        return Forbidden
+    if status == 429 or status >= 500:
+        return Unavailable
+    return SourceError
 
 
 def _api_reason(what: str, exc: ApiException) -> str:

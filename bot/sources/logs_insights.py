@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from bot.config import LogsSettings
-from bot.errors import SourceError
+from bot.errors import NotFound, SourceError, Timeout
 from bot.sources.aws import AwsClients, aws_call
 
 SOURCE = "cloudwatch logs"
@@ -88,9 +88,9 @@ class LogsInsights:
         try:
             started = aws_call(SOURCE, "StartQuery", self._start, client=client, **kwargs)
         except _GroupMissing:
-            raise SourceError(SOURCE, f"log group {self.log_group} does not exist in region "
-                                      f"{self.clients.settings.region}; check logs.log_group "
-                                      "and the Fluent Bit output") from None
+            raise NotFound(SOURCE, f"log group {self.log_group} does not exist in region "
+                                   f"{self.clients.settings.region}; check logs.log_group "
+                                   "and the Fluent Bit output") from None
         query_id = str(started["queryId"])
         deadline = self._clock() + self.settings.query_timeout_s
         while True:
@@ -101,9 +101,8 @@ class LogsInsights:
                 break
             if self._clock() >= deadline:
                 self._stop(client, query_id)
-                raise SourceError(SOURCE, f"query timed out after "
-                                          f"{self.settings.query_timeout_s:g} s; narrow the "
-                                          "window")
+                raise Timeout(SOURCE, f"query timed out after "
+                                      f"{self.settings.query_timeout_s:g} s; narrow the window")
             self._sleep(self.settings.poll_interval_s)
         if status != "Complete":
             raise SourceError(SOURCE, f"query ended {status} on {self.log_group}")

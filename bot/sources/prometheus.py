@@ -15,7 +15,7 @@ from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
-from bot.errors import SourceError
+from bot.errors import SourceError, Timeout, Unavailable
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +50,9 @@ class PrometheusSource:
         try:
             return call()
         except requests.Timeout:
-            raise SourceError(self.name, f"timed out after {self.timeout_s:g}s") from None
+            raise Timeout(self.name, f"timed out after {self.timeout_s:g}s") from None
         except requests.ConnectionError:
-            raise SourceError(self.name, f"cannot connect to {self.url}") from None
+            raise Unavailable(self.name, f"cannot connect to {self.url}") from None
         except PrometheusApiClientException as exc:
             raise SourceError(self.name, _api_error(str(exc))) from None
         except (requests.RequestException, ValueError) as exc:

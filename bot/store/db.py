@@ -141,7 +141,9 @@ def _wal(cur: sqlite3.Cursor, attempts: int = 50) -> None:
                 cur.execute("PRAGMA journal_mode=WAL")
             return
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or attempt == attempts - 1:
+            busy = getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY,
+                                                               sqlite3.SQLITE_LOCKED)
+            if not busy or attempt == attempts - 1:
                 raise
             time.sleep(0.1)
 

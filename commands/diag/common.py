@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 
 import structlog
 
-from bot.errors import SourceError
+from bot.errors import NotFound, SourceError
 from bot.report import Report, Row, Section, Status
 from bot.sources.k8s_models import Container, Pod
 from commands.base import Context
@@ -41,13 +41,14 @@ class Got(Generic[T]):
 
     value: T | None
     error: str = ""
+    missing: bool = False  # the backend said there is no such thing (NotFound)
 
 
 def _safe(fn: Callable[..., T], *args: Any, **kwargs: Any) -> Got[T]:
     try:
         return Got(fn(*args, **kwargs))
     except SourceError as exc:
-        return Got(None, str(exc))
+        return Got(None, str(exc), missing=isinstance(exc, NotFound))
     except Exception as exc:  # one failing fetch must not sink the diagnosis
         log.exception("diag_fetch_failed", fn=getattr(fn, "__name__", "?"))
         return Got(None, f"internal error ({type(exc).__name__}); see the bot's log")
@@ -112,17 +113,12 @@ def closest(name: str, candidates: Iterable[str], n: int = 5) -> list[str]:
     return list(dict.fromkeys(prefixed + near))[:n]
 
 
-def _not_found(error: str) -> bool:
-    return error.endswith(": not found")
-
-
 def find_pod(ctx: Context, name: str, namespace: str, scenario: str) -> Pod:
     """The pod, or TargetNotFound naming the closest pods (also in other namespaces)."""
     try:
         return ctx.kubernetes.pod(namespace, name)
-    except SourceError as exc:
-        if not _not_found(exc.reason):
-            raise
+    except NotFound:
+        pass
     lines = [f"There is no pod {name!r} in namespace {namespace!r}."]
     try:
         here = [p.metadata.name for p in ctx.kubernetes.pods_in(namespace)]

@@ -6,7 +6,7 @@ import json
 import re
 from concurrent.futures import Future
 
-from bot.errors import SourceError
+from bot.errors import NotFound, SourceError
 from bot.report import Report, Status
 from bot.sources.aws import instance_type_offerings
 from bot.sources.k8s_models import Event, NodeClaim, NodePool, Pod
@@ -42,9 +42,8 @@ def _pools(ctx: Context, name: str | None) -> list[NodePool]:
         return ctx.kubernetes.nodepools()
     try:
         return [ctx.kubernetes.nodepool(name)]
-    except SourceError as exc:
-        if not exc.reason.endswith(": not found"):
-            raise
+    except NotFound:
+        pass
     lines = [f"There is no NodePool {name!r}."]
     try:
         near = closest(name, [p.metadata.name for p in ctx.kubernetes.nodepools()])

@@ -103,7 +103,7 @@ def check_pvcs(found: Findings, claims: list[tuple[str, Future[Got[PersistentVol
         got = future.result()
         check = f"PVC {name}"
         if got.value is None:
-            if got.error.endswith(": not found"):
+            if got.missing:
                 found.row(check, Status.FAIL, "missing", "the pod mounts a claim that does "
                           "not exist")
                 found.cause(f"PVC {name} does not exist")

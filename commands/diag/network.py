@@ -7,7 +7,7 @@ from collections import Counter
 from concurrent.futures import Future
 from typing import Any
 
-from bot.errors import SourceError
+from bot.errors import NotFound, SourceError
 from bot.report import Report, Status
 from bot.sources.dns import Resolver, ServiceDns
 from bot.sources.k8s_models import Endpoints, Node, Pod, Service
@@ -34,22 +34,16 @@ DNS_TIMEOUT_S = 2.0
 resolver = Resolver(DNS_TIMEOUT_S)
 
 
-def _missing(error: str) -> bool:
-    return error.endswith(": not found")
-
-
 def find_target(ctx: Context, name: str, namespace: str) -> tuple[Pod | None, Service | None]:
     kube = ctx.kubernetes
     try:
         return kube.pod(namespace, name), None
-    except SourceError as exc:
-        if not _missing(exc.reason):
-            raise
+    except NotFound:
+        pass
     try:
         return None, kube.service(namespace, name)
-    except SourceError as exc:
-        if not _missing(exc.reason):
-            raise
+    except NotFound:
+        pass
     lines = [f"There is no pod or service {name!r} in namespace {namespace!r}."]
     try:
         names = [p.metadata.name for p in kube.pods_in(namespace)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.errors import SourceError
+from bot.errors import NotFound, SourceError
 from bot.report import Report, Status
 from bot.sources.k8s_models import Container, ContainerStatus, Pod, StateTerminated
 from bot.sources.kube_exec import exec_in_pod
@@ -281,10 +281,8 @@ def pod_on_node(ctx: Context, node: str, found: Findings) -> Pod | None:
     """A GPU alert names a node, not a pod: pick the node's GPU pod that restarts most."""
     try:
         ctx.kubernetes.node(node)
-    except SourceError as exc:
-        if exc.reason.endswith(": not found"):
-            return None
-        raise
+    except NotFound:
+        return None
     pods = [p for p in ctx.kubernetes.pods_anywhere(field_selector=f"spec.nodeName={node}")
             if p.status.phase not in ("Succeeded", "Failed") and _uses_gpu(p)]
     if not pods:
