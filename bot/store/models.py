@@ -1,8 +1,5 @@
-"""ORM schema of the durable store (SQLAlchemy 2 typed declarative).
-
-Every datetime is timezone-aware UTC: :class:`UTCDateTime` converts on the way in and
-re-attaches UTC on the way out (SQLite keeps no offset). JSON columns are ``JSONB`` on
-PostgreSQL and ``JSON`` (text) elsewhere.
+"""ORM schema of the durable store (SQLAlchemy 2 typed declarative); the declarative base
+and its column types (aware-UTC datetimes, JSONB on PostgreSQL) are in :mod:`bot.store.base`.
 
 The "one open incident per alert group" rule is a plain unique index on
 ``(fingerprint_hash, open_marker)``: ``open_marker`` is 1 while the incident fires and NULL once
@@ -14,28 +11,24 @@ length bound and PostgreSQL refuses btree entries above ~2.7 kB.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import (
-    JSON,
     Boolean,
     CheckConstraint,
-    DateTime,
-    Dialect,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.orm import Mapped, mapped_column
 
+# Re-exported: the migrations' env and the stores import them from here.
+from bot.store.base import Base as Base
+from bot.store.base import UTCDateTime as UTCDateTime
 from bot.store.states import (
     ActionKind,
     Delivery,
@@ -48,53 +41,10 @@ from bot.store.states import (
 )
 from bot.times import as_utc, utcnow
 
-NAMING_CONVENTION: dict[str, str] = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
 
 def tta_seconds(acked_at: datetime, began_at: datetime) -> float:
     """Time to acknowledge, never negative (a clock skew between Alertmanager and us)."""
     return max(0.0, (as_utc(acked_at) - as_utc(began_at)).total_seconds())
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """``DateTime(timezone=True)`` that always binds and returns aware UTC datetimes."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        value = as_utc(value)
-        if dialect.name == "sqlite":
-            # SQLite stores text: keep one fixed format (no offset) so that string
-            # comparison equals time comparison.
-            return value.replace(tzinfo=None)
-        return value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return as_utc(value)
-
-
-def _json() -> TypeEngine[Any]:
-    return JSON().with_variant(JSONB(), "postgresql")
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {
-        datetime: UTCDateTime(),
-        dict[str, Any]: _json(),
-        list[Any]: _json(),
-    }
 
 
 class Incident(Base):
