@@ -38,6 +38,9 @@ from bot.slack.socket.connection import Connection, NotSent
 
 log = structlog.get_logger(__name__)
 
+# Slack gives an envelope 3 s from its send; an ack held for a new connection must fit.
+ACK_GRACE_S = 2.5
+
 _FATAL = {"invalid_auth": "the app token is not valid: copy it again (Basic Information > "
                           "App-Level Tokens)",
           "not_authed": "no app token was sent",
@@ -254,6 +257,7 @@ class SocketModeRunner:
         self.pool.submit(self._handle, conn, envelope)
 
     def _handle(self, conn: Connection, envelope: dict[str, Any]) -> None:
+        received = time.monotonic()
         try:
             headers: dict[str, str | Sequence[str]] = {}
             if envelope.get("retry_attempt"):
@@ -269,22 +273,31 @@ class SocketModeRunner:
                 ack["payload"] = (json.loads(response.body)
                                   if kind.startswith("application/json")
                                   else {"text": response.body})
-            self._ack(conn, json.dumps(ack))
+            self._ack(conn, json.dumps(ack), deadline=received + ACK_GRACE_S)
         except Exception:
             log.exception("socket.envelope_failed", type=envelope.get("type"))
         finally:
             with self._lock:
                 self._in_flight -= 1
 
-    def _ack(self, conn: Connection, ack: str) -> None:
-        with self._lock:
-            others = [c for c in self._conns if c is not conn and c.is_open and c.hello]
-        for target in (conn, *others):
-            try:
-                target.send(ack)
-                return
-            except NotSent:
-                continue
+    def _ack(self, conn: Connection, ack: str, deadline: float) -> None:
+        """Ack on the envelope's own connection, else on any other open one. When Slack has
+        closed them all (a refresh whose successor is still opening), wait for the next
+        hello until ``deadline``: an ack on a new connection still beats none."""
+        while True:
+            with self._lock:
+                others = [c for c in self._conns if c is not conn and c.is_open and c.hello]
+            for target in (conn, *others):
+                try:
+                    target.send(ack)
+                    return
+                except NotSent:
+                    continue
+            with self._greeted:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._stopping:
+                    break
+                self._greeted.wait(min(left, 0.05))
         log.warning("socket.ack_lost", connection=conn.id)
 
 
