@@ -73,6 +73,8 @@ class ThreadNote(_Message):
     note: NoteKind
     user: str = ""
     detail: str = ""
+    # An escalation's mentions: usergroup S…, user U…/W… ids, and "channel" for @channel.
+    mentions: tuple[str, ...] = ()
 
 
 class Diagnosis(_Message):
@@ -123,9 +125,31 @@ class PromptClosed(_Message):
         return self.ts
 
 
+class DigestPost(_Message):
+    """A channel's storm digest, posted once when it opens (``digest``: its public id)."""
+
+    type: Literal["digest_post"] = "digest_post"
+    delivery: ClassVar[Delivery] = Delivery.POST
+    digest: str
+
+
+class DigestUpdate(_Message):
+    """The digest again, as it is now (more incidents, acknowledged, closed). ``ts`` is the
+    digest's message, known once the post went out."""
+
+    type: Literal["digest_update"] = "digest_update"
+    delivery: ClassVar[Delivery] = Delivery.UPDATE
+    digest: str
+    ts: str
+
+    @property
+    def edit_ts(self) -> str | None:
+        return self.ts
+
+
 OutboxMessage = Annotated[
     IncidentPost | IncidentUpdate | ThreadNote | Diagnosis | ReportPost | DrillPrompt
-    | PromptClosed,
+    | PromptClosed | DigestPost | DigestUpdate,
     Field(discriminator="type"),
 ]
 MESSAGE: TypeAdapter[OutboxMessage] = TypeAdapter(OutboxMessage)

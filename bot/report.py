@@ -38,13 +38,22 @@ class Row(BaseModel):
     detail: str = ""
 
 
+class Option(BaseModel):
+    """One choice of a menu: what it says, and its opaque value."""
+
+    label: str
+    value: str
+
+
 class Action(BaseModel):
-    """A button. `value` is an opaque id, never data the handler trusts."""
+    """A button. `value` is an opaque id, never data the handler trusts. With `options` it
+    is a menu instead (`label` its placeholder): picking one is the click."""
 
     action_id: str
     label: str
     value: str = ""
     style: str | None = None  # "primary" | "danger" | None
+    options: list[Option] = Field(default_factory=list)
 
 
 class Section(BaseModel):
@@ -52,6 +61,7 @@ class Section(BaseModel):
     rows: list[Row] = Field(default_factory=list)
     lines: list[str] = Field(default_factory=list)
     code: str | None = None
+    actions: list[Action] = Field(default_factory=list)  # about this section alone
 
 
 class Report(BaseModel):

@@ -11,6 +11,8 @@ from typing import Any
 
 import structlog
 
+from bot.alerts.digest import DigestTicker, digest_policy
+from bot.alerts.escalation import Escalator
 from bot.alerts.incidents import IncidentService
 from bot.alerts.intake import Intake
 from bot.alerts.ticker import Ticker
@@ -73,6 +75,7 @@ class Runtime:
         roles = RoleResolver(settings.roles, members_of)
         channels = Channels(settings.channels)
         wakeup = Wakeup()
+        storm = digest_policy(settings.alerts)  # the intake decides, the ticker follows up
         catalog = load_catalog(alert_names=set(runbooks.alerts()),
                                runbook_ids={rb.id for rb in runbooks})
         gameday = Gameday(store.db, settings.gameday, roles, alertmanager, catalog, channels,
@@ -93,14 +96,17 @@ class Runtime:
             channels=channels,
             jobs=JobPool(settings.jobs.workers, settings.jobs.queue_limit),
             fanout=fanout, wakeup=wakeup,
-            intake=Intake(store.intake, channels, settings.webhook_token,
+            intake=Intake(store.intake.with_digest(storm, now), channels, settings.webhook_token,
                           settings.alerts.webhook_max_bytes, wakeup.notify),
             gameday=gameday,
             incidents=IncidentService(
                 store.incidents, roles, alertmanager, runbooks,
                 settings.alerts.silence_durations, diagnose,
                 on_resolved=gameday.on_incident_resolved, notify=wakeup.notify),
-            ticker=Ticker(tasks=[], interval_s=settings.alerts.tick_s, now=now),
+            ticker=Ticker(tasks=[
+                Escalator(store.escalations, settings.escalation, wakeup.notify).tick,
+                DigestTicker(store.digests, storm, wakeup.notify).tick,
+            ], interval_s=settings.alerts.tick_s, now=now),
         )
 
     def context(self, caller: Caller) -> Context:

@@ -9,6 +9,7 @@ from bot.gameday.scheduler import due_runs
 from bot.gameday.service import Gameday, UnknownScenario, briefing
 from bot.gameday.store import DrillRunning
 from bot.gameday.timings import fmt_duration
+from bot.postmortem import chunks  # shared with the incident postmortem's export
 from bot.report import Report, Row, Section, Status
 from bot.roles import Role
 from bot.store import Drill, utcnow
@@ -91,18 +92,6 @@ def _export(gd: Gameday, args: list[str]) -> Report:
     return Report(title=f"Game Day {drill.public_id} (Markdown)",
                   sections=[Section(code=c) for c in chunks(gd.markdown(drill))],
                   footer="Paste it into the postmortem page.")
-
-
-def chunks(text: str, limit: int = 2800) -> list[str]:
-    """Split on line ends into pieces that fit one Slack code block (3000 characters)."""
-    out: list[str] = []
-    current = ""
-    for line in text.splitlines(keepends=True):
-        if current and len(current) + len(line) > limit:
-            out.append(current)
-            current = ""
-        current += line[:limit]
-    return [*out, current] if current else out
 
 
 def _schedule(gd: Gameday) -> Report:

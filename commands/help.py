@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from bot.report import Report, Section
 from bot.roles import Role
 from commands.base import Command, Context
@@ -9,11 +11,9 @@ from commands.base import Command, Context
 USAGE = "/genai help"
 
 
-def run(ctx: Context, args: list[str]) -> Report:
-    from commands.registry import COMMANDS  # the registry imports this module
-
+def help_report(commands: Iterable[Command], ctx: Context) -> Report:
     lines = []
-    for cmd in COMMANDS.values():
+    for cmd in commands:
         who = "" if cmd.role is Role.VIEWER else f"  ({cmd.role.label} only)"
         lines.append(f"{cmd.usage}: {cmd.summary}{who}")
     return Report(
@@ -25,4 +25,8 @@ def run(ctx: Context, args: list[str]) -> Report:
     )
 
 
-COMMAND = Command(name="help", usage=USAGE, summary="this list", run=run)
+def command(listing: Callable[[], Iterable[Command]]) -> Command:
+    """The help command over ``listing`` (the registry hands its own, help included), so
+    this module needs no import of the registry."""
+    return Command(name="help", usage=USAGE, summary="this list",
+                   run=lambda ctx, _args: help_report(listing(), ctx))

@@ -108,22 +108,25 @@ def run_report(ctx: Context, args: list[str]) -> Report:
     for f in _store(ctx).fatigue.per_alert(utcnow() - window):
         status, hint = advice(f)
         mtta = humanize(f.mtta_p50_s) if f.mtta_p50_s is not None else "none acked"
+        mttr = humanize(f.mttr_p50_s) if f.mttr_p50_s is not None else "none resolved"
         still_open = f.count - f.acked - f.never_acked
         opened = f" · {still_open} open, unacked" if still_open > 0 else ""
+        escalated = (f"escalated {f.escalated}× ({plural(f.escalations, 'step')})"
+                     if f.escalated else "never escalated")
         rows.append(Row(
             check=f.alertname,
             status=status,
-            value=f"{f.count}× · acked {f.ack_rate:.0%} · MTTA p50 {mtta}",
+            value=f"{f.count}× · acked {f.ack_rate:.0%} · MTTA p50 {mtta} · MTTR p50 {mttr}",
             detail=f"never acked {f.never_acked}{opened} · silenced "
-                   f"{f.silenced_share:.0%} · {hint}",
+                   f"{f.silenced_share:.0%} · {escalated} · {hint}",
         ))
     rows.sort(key=lambda r: (-r.status.rank, r.check))
     if not rows:
         return Report(title=f"Alert fatigue, last {label}", summary="No alerts in the window.")
     return Report(
         title=f"Alert fatigue, last {label}",
-        summary=f"{plural(len(rows), 'alert')}; drills left out; MTTA from each alert's "
-                "startsAt",
+        summary=f"{plural(len(rows), 'alert')}; drills left out; MTTA and MTTR from each "
+                "alert's startsAt",
         sections=[Section(rows=rows)],
         footer="Tune thresholds gradually: change one rule at a time and watch this report.",
     )
@@ -134,5 +137,6 @@ ALERTS = Command(name="alerts", usage="/genai alerts",
 ACK = Command(name="ack", usage="/genai ack <id>", summary="acknowledge an incident",
               run=run_ack, role=Role.RESPONDER, authorizes_itself=True)
 REPORT = Command(name="report", usage="/genai report [7d]",
-                 summary="alert fatigue per alert: count, ack rate, MTTA, never acked, silenced",
+                 summary="alert fatigue per alert: count, ack rate, MTTA, MTTR, never acked, "
+                         "silenced, escalations",
                  run=run_report)

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from commands import cost, diag, gameday, gpu, incidents, logs, status, weekly
+from commands import (
+    cost,
+    diag,
+    gameday,
+    gpu,
+    incident,
+    incidents,
+    logs,
+    silences,
+    status,
+    weekly,
+)
 from commands import help as help_cmd
 from commands.base import Command
 
@@ -18,10 +29,12 @@ COMMANDS: dict[str, Command] = {
         incidents.ALERTS,
         incidents.ACK,
         incidents.REPORT,
+        incident.COMMAND,
+        silences.COMMAND,
         gameday.COMMAND,
-        help_cmd.COMMAND,
     )
 }
+COMMANDS["help"] = help_cmd.command(lambda: COMMANDS.values())
 
 
 def usage() -> str:

@@ -563,7 +563,8 @@ def test_bot_alerts_reach_slack_without_the_bot(am_config_file: Path) -> None:
 def test_bot_webhook_and_slack_receivers() -> None:
     config = _am_config()
     route = config["route"]
-    assert route["group_by"] == ["alertname", "severity"]
+    # The guide's alertname and severity, per cluster; by target below (tests/test_grouping.py).
+    assert route["group_by"] == ["alertname", "severity", "cluster"]
     assert (route["group_wait"], route["group_interval"], route["repeat_interval"]) == (
         "30s",
         "5m",
@@ -572,11 +573,13 @@ def test_bot_webhook_and_slack_receivers() -> None:
     assert route["receiver"] == "default"
     first, bot_route = route["routes"][:2]
     assert first == {"matchers": ['gameday="true"'], "receiver": "gameday-drills"}
+    by_target = bot_route.pop("routes")  # children that only set group_by
     assert bot_route == {
         "matchers": ['alertname=~".+"'],
         "receiver": "genai-ops-bot",
         "continue": True,
     }
+    assert all(set(child) == {"matchers", "group_by"} for child in by_target)
 
     receivers = {r["name"]: r for r in config["receivers"]}
     assert set(receivers) == REAL_RECEIVERS | {"genai-ops-bot", "gameday-drills"}

@@ -24,15 +24,17 @@ ALLOWED: dict[str, tuple[str, ...]] = {
                   "bot.words"),
     "bot.sources": ("bot.sources", "bot.errors", "bot.config", "bot.words"),
     "bot.messages": ("bot.report",),
+    # The postmortem Markdown a drill and a real incident share: below both of them.
+    "bot.postmortem": ("bot.report", "bot.times"),
     "bot.alerts": ("bot.alerts", "bot.store", "bot.messages", "bot.report", "bot.times",
                    "bot.errors", "bot.roles", "bot.runbooks", "bot.sources", "bot.channels",
-                   "bot.config", "bot.words"),
+                   "bot.config", "bot.words", "bot.postmortem"),
     "bot.gameday": ("bot.gameday", "bot.store", "bot.messages", "bot.report", "bot.times",
                     "bot.errors", "bot.roles", "bot.sources", "bot.channels", "bot.config",
-                    "bot.buttons", "bot.words"),
+                    "bot.buttons", "bot.words", "bot.postmortem"),
     "commands": ("commands", "bot.report", "bot.errors", "bot.roles", "bot.sources",
                  "bot.store", "bot.times", "bot.words", "bot.config", "bot.alerts",
-                 "bot.gameday", "bot.runbooks"),
+                 "bot.gameday", "bot.runbooks", "bot.postmortem", "bot.buttons"),
 }
 
 

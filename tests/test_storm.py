@@ -48,6 +48,8 @@ def start_bot(slack: SlackStandin, db: Path, port: int, log: IO[str] | None = No
            "GENAI_HTTP__HOST": "127.0.0.1", "GENAI_HTTP__PORT": str(port),
            "GENAI_WEBHOOK_TOKEN": TOKEN, "GENAI_DATABASE_URL": f"sqlite:///{db}",
            "GENAI_ALERTS__CHANNEL_INTERVAL_S": "0.002",
+           # Every group posted alone is what these tests count: no storm digest.
+           "GENAI_ALERTS__DIGEST_THRESHOLD": "0",
            "GENAI_LOG_LEVEL": "info" if log else "warning", "GENAI_LOG_FORMAT": "json",
            "GENAI_HTTP__DRAIN_DELAY_S": str(drain_delay_s),
            "GENAI_ALERTS__OUTBOX_LEASE_S": str(lease_s)}

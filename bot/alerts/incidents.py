@@ -22,6 +22,7 @@ from bot.store import Incident, NotFound
 from bot.store.incidents import IncidentStore
 from bot.store.states import ActionKind
 from bot.times import humanize_duration, utcnow
+from bot.words import plural
 
 log = structlog.get_logger(__name__)
 
@@ -163,6 +164,25 @@ class IncidentService:
         if not done.changed:
             return Outcome(True, "It was already resolved.", changed=False)
         return Outcome(True, "Resolved.")
+
+    def findings_refusal(self, public_id: str, user_id: str) -> str | None:
+        """Why ``user_id`` may not add postmortem findings to the incident (the refusal is
+        audited), or None: the findings form asks before it closes."""
+        _, refused = self._authorize(ActionKind.FINDINGS, public_id, user_id)
+        return refused.message if refused else None
+
+    def add_findings(self, public_id: str, user_id: str, findings: list[str],
+                     items: list[dict[str, Any]]) -> Outcome:
+        """The postmortem's findings and action items, kept on the incident and audited."""
+        _, refused = self._authorize(ActionKind.FINDINGS, public_id, user_id)
+        if refused:
+            return refused
+        try:
+            self.incidents.add_findings(public_id, user_id, findings, items, utcnow())
+        except NotFound:
+            return _gone(public_id)
+        return Outcome(True, f"Saved {plural(len(findings), 'finding')} and "
+                             f"{plural(len(items), 'action item')} on incident {public_id}.")
 
     def diagnose(self, public_id: str, user_id: str) -> Outcome:
         """Runs here, in the job pool (the click was acked already); the outbox posts the

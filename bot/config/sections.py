@@ -15,6 +15,7 @@ from bot.config.checks import (
     json_value,
     optional_http_url,
     refuse,
+    shown,
     text_list,
 )
 
@@ -142,6 +143,13 @@ class AlertSettings(BaseModel):
     outbox_lease_s: float = Field(default=30.0, ge=3, le=600)
     # How often escalations coming due and storms subsiding are checked.
     tick_s: float = Field(default=1.0, gt=0, le=60)
+    # Storm digest: past digest_threshold new incidents in a channel within digest_window_s,
+    # the rest are counted in one message (0: never), edited at most every
+    # digest_edit_interval_s and closed once the channel has had none for digest_quiet_s.
+    digest_threshold: int = Field(default=10, ge=0)
+    digest_window_s: float = Field(default=60.0, gt=0, le=3600)
+    digest_edit_interval_s: float = Field(default=5.0, ge=1, le=300)
+    digest_quiet_s: float = Field(default=60.0, gt=0, le=3600)
     # Channel mode: the bot (B…) or app (A…) ids whose posts are Alertmanager's. Empty: the
     # first Alertmanager-looking sender is learned (and logged), every other one refused.
     channel_senders: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -283,3 +291,76 @@ class JobSettings(BaseModel):
     fanout_threads: int = Field(default=96, ge=1, le=1024)
     # On SIGTERM: how long accepted commands and clicks may take to finish.
     drain_timeout_s: float = Field(default=10.0, ge=0, le=120)
+
+
+class EscalationStep(BaseModel):
+    """One step of a policy: who is mentioned in the incident's thread once it has gone
+    unacknowledged this long after it began firing (its startsAt)."""
+
+    model_config = {"extra": "forbid"}  # a typo ("chanel") must not silently page no one
+
+    after: str  # 5m, 15m, 1h: from the alert's startsAt
+    notify: list[str] = Field(default_factory=list)  # usergroup S…, user U…/W… ids
+    channel: bool = False  # also @channel
+
+    @field_validator("after")
+    @classmethod
+    def _after(cls, v: str) -> str:
+        if not DURATION.fullmatch(v) or int(v[:-1]) == 0:
+            raise ValueError(f"{shown(v)} is not a duration like 5m, 15m, 1h or 1d")
+        return v
+
+    @field_validator("notify")
+    @classmethod
+    def _ids(cls, v: list[str]) -> list[str]:
+        # A group's handle (@genai-oncall) or a name would render as text and page nobody.
+        refuse([e for e in v if not ROLE_ID.fullmatch(e)],
+               "is not a Slack usergroup (S…) or user (U…/W…) id",
+               "are not Slack usergroup (S…) or user (U…/W…) ids")
+        return v
+
+    @model_validator(mode="after")
+    def _someone(self) -> EscalationStep:
+        if not self.notify and not self.channel:
+            raise ValueError("notifies no one: give notify ids, or channel: true")
+        return self
+
+    @property
+    def minutes(self) -> int:
+        return int(self.after[:-1]) * {"m": 1, "h": 60, "d": 1440}[self.after[-1]]
+
+
+class EscalationSettings(BaseModel):
+    """Who is mentioned, per severity, while an incident stays unacknowledged. Empty (the
+    default): nothing escalates; an SRE opts in with the real on-call group ids."""
+
+    # {"critical": [{"after": "5m", "notify": ["S…"]}, {"after": "15m", ...}]}; keys are
+    # severities, matched without regard to case.
+    policies: Annotated[dict[str, list[EscalationStep]], NoDecode] = Field(default_factory=dict)
+    # Game Day drills too (they would page the groups for an exercise).
+    drills: bool = False
+
+    @field_validator("policies", mode="before")
+    @classmethod
+    def _json(cls, v: Any) -> Any:
+        if isinstance(v, str) and not v.strip():
+            return {}
+        return json_value(v, 'write an object like {"critical": [{"after": "5m", '
+                             '"notify": ["S0ONCALL"]}]}')
+
+    @field_validator("policies")
+    @classmethod
+    def _ordered(cls, v: dict[str, list[EscalationStep]]) -> dict[str, list[EscalationStep]]:
+        policies: dict[str, list[EscalationStep]] = {}
+        for severity, steps in v.items():
+            key = severity.strip().lower()
+            if not key or key in policies:
+                raise ValueError(f"{shown(severity)} is empty or named twice (case ignored)")
+            # Step numbers are positions, kept in the audit log: they must fire in order.
+            for number in range(2, len(steps) + 1):
+                before, step = steps[number - 2], steps[number - 1]
+                if step.minutes <= before.minutes:
+                    raise ValueError(f"{key}: step {number} ({step.after}) must come later "
+                                     f"than step {number - 1} ({before.after})")
+            policies[key] = steps
+        return policies

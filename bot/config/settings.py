@@ -23,6 +23,7 @@ from bot.config.sections import (
     ChannelSettings,
     CostSettings,
     DiagSettings,
+    EscalationSettings,
     GamedaySettings,
     HttpSettings,
     JobSettings,
@@ -74,6 +75,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     diag: DiagSettings = Field(default_factory=DiagSettings)
     gameday: GamedaySettings = Field(default_factory=GamedaySettings)
+    escalation: EscalationSettings = Field(default_factory=EscalationSettings)
     # Bearer token Alertmanager sends to POST /alertmanager; the webhook is off without it.
     webhook_token: SecretStr | None = None
     database_url: str = "sqlite:///./genai-bot.db"

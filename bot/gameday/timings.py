@@ -18,6 +18,7 @@ from datetime import datetime
 
 from bot.gameday.catalog import Targets
 from bot.gameday.store import IncidentFacts
+from bot.postmortem import fmt_duration as fmt_duration  # re-exported: the scoreboard's
 from bot.store import Drill, DrillEvent
 from bot.store.states import ActionKind, DrillEventKind
 from bot.times import as_utc
@@ -100,14 +101,3 @@ def participants(drill: Drill, events: list[DrillEvent], facts: IncidentFacts | 
         if u and u.startswith(("U", "W")):  # Slack users; not "scheduler" or "cli"
             seen.setdefault(u, None)
     return list(seen)
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    s = round(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
-    return f"{s // 3600}h {s % 3600 // 60:02d}m"

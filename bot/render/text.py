@@ -23,6 +23,8 @@ def render_text(report: Report) -> str:
         out.extend(f"  {line}" for line in section.lines)
         if section.code:
             out.extend(f"    {line}" for line in section.code.splitlines())
+        if section.actions:
+            out.append("  " + "  ".join(f"[{a.label}]" for a in section.actions))
     if report.actions:
         out.append("  " + "  ".join(f"[{a.label}]" for a in report.actions))
     if report.footer:

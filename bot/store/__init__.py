@@ -2,7 +2,10 @@
 
 - :mod:`~bot.store.intake`: notifications into incidents (the group-commit path);
 - :mod:`~bot.store.incidents`: what people do to incidents, and the audit log;
+- :mod:`~bot.store.escalations`: escalation steps, each fired once;
+- :mod:`~bot.store.digests`: storm digests, one message counting a channel's storm;
 - :mod:`~bot.store.outbox`: typed messages on their way to Slack;
+- :mod:`~bot.store.pace`: when each channel may take its next message, for every replica;
 - :mod:`~bot.store.fatigue`: alert-fatigue figures;
 - :mod:`~bot.store.leases`: leases, once-only runs, handled Slack events.
 
@@ -13,6 +16,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import StartupError
 from bot.store.db import Database, alembic_config
+from bot.store.digests import DigestStore
+from bot.store.escalations import EscalationStore
 from bot.store.fatigue import FatigueRow, FatigueStore
 from bot.store.incidents import Changed, IncidentStore, NotFound
 from bot.store.intake import IntakeItem, IntakeResult, IntakeStore
@@ -31,6 +36,7 @@ from bot.store.models import (
     SlackEvent,
 )
 from bot.store.outbox import DEFAULT_MAX_ATTEMPTS, OutboxRow, OutboxStore
+from bot.store.pace import PaceStore
 from bot.times import utcnow
 
 __all__ = [
@@ -68,7 +74,10 @@ class Store:
         self.db = db
         self.intake = IntakeStore(db)
         self.incidents = IncidentStore(db)
+        self.escalations = EscalationStore(db)
+        self.digests = DigestStore(db)
         self.outbox = OutboxStore(db, max_attempts)
+        self.pace = PaceStore(db)
         self.fatigue = FatigueStore(db)
         self.leases = LeaseStore(db)
 

@@ -6,6 +6,7 @@ same transaction, so a committed acknowledge always edits the card.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -44,6 +45,11 @@ def add_action(s: Session, inc: Incident | None, kind: ActionKind, user_id: str,
     s.add(act)
     s.flush()
     return act
+
+
+def diag_key(public_id: str, action_id: int) -> str:
+    """The outbox key of a Run diagnostics' report; the postmortem reads the report back."""
+    return f"incident:{public_id}:note:diag:{action_id}"
 
 
 def resolution_key(inc: Incident, what: str) -> str:
@@ -188,23 +194,58 @@ class IncidentStore:
             return inc
 
     def clear_silence(self, public_id: str, user_id: str, *,
-                      now: datetime | None = None) -> Incident:
+                      now: datetime | None = None,
+                      kind: ActionKind = ActionKind.UNSILENCE) -> Incident:
         """Forget the incident's silence (after expiring it in Alertmanager), audit it with
-        the old id, edit the card and note it. Raises :class:`NotFound`."""
+        the old id (as ``kind``: Unsilence, or Expire from ``/genai silences``), edit the
+        card and note it. Raises :class:`NotFound`."""
         at = as_utc(now) if now is not None else utcnow()
         with self.db.session() as s:
             inc = get_incident(s, public_id, lock=True)
             old = inc.silence_id
             inc.silence_id = None
             inc.silenced_until = None
-            act = add_action(s, inc, ActionKind.UNSILENCE, user_id, True,
-                             {"silence_id": old}, at)
+            act = add_action(s, inc, kind, user_id, True, {"silence_id": old}, at)
             add_message(s, IncidentUpdate(incident=inc.public_id), inc.channel,
                         f"incident:{inc.id}:update:unsilence:{act.id}", at, inc.id)
             add_message(s, ThreadNote(incident=inc.public_id, note=NoteKind.UNSILENCE,
                                       user=user_id),
                         inc.channel, f"incident:{inc.public_id}:note:unsilence:{old}", at,
                         inc.id)
+            return inc
+
+    def by_silence(self, silence_ids: Collection[str]) -> dict[str, Incident]:
+        """The incident that holds each of these Alertmanager silence ids (the newest, if
+        several ever did); ids no incident holds are left out."""
+        if not silence_ids:
+            return {}
+        with self.db.session(readonly=True) as s:
+            found = s.scalars(select(Incident).where(Incident.silence_id.in_(silence_ids))
+                              .order_by(Incident.id))
+            return {inc.silence_id: inc for inc in found if inc.silence_id is not None}
+
+    def move_silence(self, public_id: str, old_id: str, new_id: str, until: datetime,
+                     user_id: str, detail: dict[str, Any], note: str, *,
+                     now: datetime | None = None) -> Incident:
+        """An extended silence of this incident: keep its (possibly new) id and end, audit
+        the extension, edit the card and note it in the thread (``note``: e.g. "extended to
+        18:00 UTC"). The incident keeps its silence only if it still held ``old_id``.
+        Raises :class:`NotFound`."""
+        at = as_utc(now) if now is not None else utcnow()
+        end = as_utc(until)
+        with self.db.session() as s:
+            inc = get_incident(s, public_id, lock=True)
+            if inc.silence_id == old_id:
+                inc.silence_id = new_id
+                inc.silenced_until = end
+            act = add_action(s, inc, ActionKind.SILENCE_EXTEND, user_id, True,
+                             {**detail, "silence_id": new_id, "until": end.isoformat()}, at)
+            add_message(s, IncidentUpdate(incident=inc.public_id), inc.channel,
+                        f"incident:{inc.id}:update:silence_extend:{act.id}", at, inc.id)
+            add_message(s, ThreadNote(incident=inc.public_id, note=NoteKind.SILENCE,
+                                      user=user_id, detail=note),
+                        inc.channel, f"incident:{inc.public_id}:note:silence_extend:{act.id}",
+                        at, inc.id)
             return inc
 
     def record_diagnosis(self, public_id: str, user_id: str, detail: dict[str, Any],
@@ -218,5 +259,21 @@ class IncidentStore:
             act = add_action(s, inc, ActionKind.DIAG, user_id, True, detail, at)
             add_message(s, Diagnosis(incident=inc.public_id, user=user_id, report=report,
                                      missing_label=missing_label),
-                        inc.channel, f"incident:{inc.public_id}:note:diag:{act.id}", at, inc.id)
+                        inc.channel, diag_key(inc.public_id, act.id), at, inc.id)
             return act
+
+    def add_findings(self, public_id: str, user_id: str, findings: list[str],
+                     items: list[dict[str, Any]], now: datetime) -> Incident:
+        """Append a postmortem's findings and action items, each stamped with who and when
+        (as a drill keeps them), and audit it. Raises :class:`NotFound`."""
+        at = as_utc(now)
+        with self.db.session() as s:
+            inc = get_incident(s, public_id, lock=True)
+            stamp = {"by": user_id, "at": at.isoformat()}
+            # New lists: the JSON columns are not mutation-tracked.
+            inc.findings = [*inc.findings, *({"text": f, **stamp} for f in findings)]
+            inc.action_items = [*inc.action_items,
+                                *({**i, **stamp, "done": False} for i in items)]
+            add_action(s, inc, ActionKind.FINDINGS, user_id, True,
+                       {"findings": len(findings), "action_items": len(items)}, at)
+            return inc

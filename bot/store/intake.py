@@ -13,12 +13,17 @@ Concurrency model:
 Two paths give the same rows and keys. The storm's common case, a new group or a duplicate,
 takes four prebuilt Core statements (:meth:`IntakeStore._new_group`); everything else (a
 repeat with new values, a resolve, a re-fire) takes the ORM path (:meth:`IntakeStore._general`).
+
+With a :class:`~bot.store.digests.DigestPolicy`, a new incident past the channel's threshold
+is counted in the channel's storm digest instead of posted (no card, no runbook reply; a
+resolve or repeat of it queues nothing: the digest's edits show it). The decision is made
+here, in the same transaction (:class:`~bot.store.digest_router.DigestRouter`).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -29,6 +34,8 @@ from sqlalchemy.orm import Session
 
 from bot.messages import IncidentPost, IncidentUpdate, NoteKind, OutboxMessage, ThreadNote, dump
 from bot.store.db import Database
+from bot.store.digest_router import DigestRouter, Joined
+from bot.store.digests import DigestPolicy
 from bot.store.incidents import enqueue_resolution
 from bot.store.keys import group_hash, new_public_id, notification_hash
 from bot.store.models import AlertEvent, Incident, Outbox
@@ -146,12 +153,23 @@ class _Facts:
 
 
 class IntakeStore:
-    def __init__(self, db: Database) -> None:
+    """``digest``: the storm digest's policy (None: every new incident is posted).
+    ``clock``: the time of a notification recorded without ``now``."""
+
+    def __init__(self, db: Database, digest: DigestPolicy | None = None,
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self.db = db
+        self.digest = digest if digest is not None and digest.enabled else None
+        self.clock = clock
+
+    def with_digest(self, policy: DigestPolicy,
+                    clock: Callable[[], datetime] = utcnow) -> IntakeStore:
+        """The same store deciding storm digests by ``policy`` on ``clock``'s time."""
+        return IntakeStore(self.db, policy, clock)
 
     def record(self, item: IntakeItem, *, now: datetime | None = None) -> IntakeResult:
         """Record one notification on its own (retried when it loses a race)."""
-        at = as_utc(now) if now is not None else utcnow()
+        at = as_utc(now) if now is not None else self.clock()
         last: IntegrityError | None = None
         for _ in range(_INTEGRITY_RETRIES):
             result = self.record_batch([item], now=at)[0]
@@ -176,10 +194,15 @@ class IntakeStore:
         * ``resolved`` resolves the open incident and queues the card's edit and a thread
           note. With no open incident the event joins the group's latest incident.
         """
-        at = as_utc(now) if now is not None else utcnow()
+        at = as_utc(now) if now is not None else self.clock()
         try:
             with self.db.session() as s:
-                return [self._record(s, item, at) for item in items]
+                router = DigestRouter(s, self.digest, at) if self.digest else None
+                results: list[IntakeResult | IntegrityError] = [
+                    self._record(s, item, at, router) for item in items]
+                if router is not None:
+                    router.finish()
+                return results
         except IntegrityError as exc:
             if len(items) == 1:
                 return [exc]
@@ -187,11 +210,13 @@ class IntakeStore:
         # others still commit and only the loser retries.
         return [self.record_batch([item], now=at)[0] for item in items]
 
-    def _record(self, s: Session, item: IntakeItem, at: datetime) -> IntakeResult:
-        result = self._new_group(s, item, at)
-        return result if result is not None else self._general(s, item, at)
+    def _record(self, s: Session, item: IntakeItem, at: datetime,
+                router: DigestRouter | None) -> IntakeResult:
+        result = self._new_group(s, item, at, router)
+        return result if result is not None else self._general(s, item, at, router)
 
-    def _new_group(self, s: Session, item: IntakeItem, now: datetime) -> IntakeResult | None:
+    def _new_group(self, s: Session, item: IntakeItem, now: datetime,
+                   router: DigestRouter | None = None) -> IntakeResult | None:
         """A duplicate, or a firing notification for a group with no open incident, in four
         Core statements; None for anything else."""
         payload = item.payload
@@ -209,19 +234,22 @@ class IntakeStore:
         alerts = _alerts(payload)
         generation = max((r.generation for r in seen), default=0) + 1
         public_id = new_public_id()
+        joined = _join(router, item, facts)
         inc_id = s.execute(stmt.insert_incident, {
             "public_id": public_id, "group_key": str(payload["groupKey"]),
             "fingerprint_hash": fp, "generation": generation,
             "status": IncidentStatus.FIRING, "open_marker": 1, "alertname": facts.alertname,
             "severity": facts.severity, "receiver": _clip(payload.get("receiver") or "", 255),
             "labels": facts.labels, "annotations": facts.annotations,
-            "channel": item.channel, "thread_ts": item.thread_ts, "opened_at": now,
-            "started_at": started_at(alerts), "drill": facts.drill,
+            "channel": item.channel, "opened_at": now, "started_at": started_at(alerts),
+            "drill": facts.drill, **_digest_columns(item, joined),
         }).scalar_one()
         s.execute(stmt.insert_event, {
             "incident_id": inc_id, "received_at": now, "status": IncidentStatus.FIRING,
             "payload_hash": digest, "alerts": alerts, "truncated_alerts": _truncated(payload),
         })
+        if joined is not None:  # counted in the digest: no card, no runbook reply
+            return IntakeResult(public_id, True, False, IncidentStatus.FIRING, generation)
         rows: list[tuple[OutboxMessage, str]] = [
             (IncidentPost(incident=public_id), _post_key(inc_id, generation))]
         if item.intro is not None:
@@ -235,7 +263,8 @@ class IntakeStore:
         ])
         return IntakeResult(public_id, True, False, IncidentStatus.FIRING, generation)
 
-    def _general(self, s: Session, item: IntakeItem, now: datetime) -> IntakeResult:
+    def _general(self, s: Session, item: IntakeItem, now: datetime,
+                 router: DigestRouter | None = None) -> IntakeResult:
         payload = item.payload
         fp = group_hash(str(payload["groupKey"]))
         status = IncidentStatus(str(payload["status"]))
@@ -253,14 +282,15 @@ class IntakeStore:
         alerts = _alerts(payload)
         if status is IncidentStatus.FIRING:
             if inc is None:
-                return self._open(s, item, facts, fp, digest, now)
+                return self._open(s, item, facts, fp, digest, now, router)
             inc.labels = facts.labels
             inc.annotations = facts.annotations
             begun = started_at(alerts)
             if begun is not None and (inc.started_at is None or begun < inc.started_at):
                 inc.started_at = begun
             event = _add_event(s, inc, status, digest, alerts, payload, now)
-            _queue_refresh(s, inc, event.id, now)
+            if inc.digest_id is None:  # a digested incident has no card of its own
+                _queue_refresh(s, inc, event.id, now)
             return IntakeResult(inc.public_id, False, False, inc.status, inc.generation)
         if inc is None:
             latest = s.scalars(select(Incident).where(Incident.fingerprint_hash == fp)
@@ -272,35 +302,52 @@ class IntakeStore:
         inc.mark_resolved(now)
         inc.ended_at = ended_at(alerts)
         _add_event(s, inc, status, digest, alerts, payload, now)
-        enqueue_resolution(s, inc, now)
+        if inc.digest_id is None:  # the digest's next edit counts it resolved: no spam
+            enqueue_resolution(s, inc, now)
         return IntakeResult(inc.public_id, False, False, inc.status, inc.generation)
 
     @staticmethod
     def _open(s: Session, item: IntakeItem, facts: _Facts, fp: str, digest: str,
-              now: datetime) -> IntakeResult:
+              now: datetime, router: DigestRouter | None) -> IntakeResult:
         """A firing notification for a group whose open incident went away in a race the
         fast path could not see: open the incident the ORM way."""
         payload = item.payload
         alerts = _alerts(payload)
         last_gen = s.scalar(select(func.max(Incident.generation))
                             .where(Incident.fingerprint_hash == fp))
+        joined = _join(router, item, facts)
         inc = Incident(public_id=new_public_id(), group_key=str(payload["groupKey"]),
                        fingerprint_hash=fp, generation=(last_gen or 0) + 1,
                        alertname=facts.alertname, severity=facts.severity,
                        receiver=_clip(payload.get("receiver") or "", 255), labels=facts.labels,
-                       annotations=facts.annotations, channel=item.channel,
-                       thread_ts=item.thread_ts, opened_at=now, started_at=started_at(alerts),
-                       drill=facts.drill)
+                       annotations=facts.annotations, channel=item.channel, opened_at=now,
+                       started_at=started_at(alerts), drill=facts.drill,
+                       **_digest_columns(item, joined))
         inc.mark_firing()
         s.add(inc)
         s.flush()
         _add_event(s, inc, IncidentStatus.FIRING, digest, alerts, payload, now)
+        if joined is not None:
+            return IntakeResult(inc.public_id, True, False, inc.status, inc.generation)
         add_message(s, IncidentPost(incident=inc.public_id), inc.channel,
                     _post_key(inc.id, inc.generation), now, inc.id)
         if item.intro is not None:
             add_message(s, ThreadNote(incident=inc.public_id, note=item.intro), inc.channel,
                         _intro_key(inc.public_id, item.intro), now, inc.id)
         return IntakeResult(inc.public_id, True, False, inc.status, inc.generation)
+
+
+def _join(router: DigestRouter | None, item: IntakeItem, facts: _Facts) -> Joined | None:
+    """The storm digest a new incident is counted in; drills are always posted."""
+    return None if router is None or facts.drill else router.join(item.channel)
+
+
+def _digest_columns(item: IntakeItem, joined: Joined | None) -> dict[str, Any]:
+    """A digested incident's message is the digest's (a reply to it lands in the digest's
+    thread, unless Alertmanager's post anchors it already)."""
+    ts = joined.slack_ts if joined is not None else None
+    return {"digest_id": joined.id if joined is not None else None, "slack_ts": ts,
+            "thread_ts": item.thread_ts or ts}
 
 
 def _post_key(incident_id: int, generation: int) -> str:

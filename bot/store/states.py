@@ -57,8 +57,8 @@ class ActionKind(StrEnum):
     @property
     def verb(self) -> str:
         """As in "Only responders may <verb> alerts"."""
-        return {ActionKind.ACK: "acknowledge", ActionKind.DIAG: "run diagnostics on"}.get(
-            self, self.value)
+        return {ActionKind.ACK: "acknowledge", ActionKind.DIAG: "run diagnostics on",
+                ActionKind.FINDINGS: "add postmortem findings to"}.get(self, self.value)
 
 
 class DrillStatus(StrEnum):

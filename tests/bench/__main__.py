@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from tests.bench import ack, fleet, intake, kube_lists, socket_mode
+from tests.bench import ack, fleet, intake, kube_lists, socket_mode, storm
 from tests.bench.table import print_table
 
 BENCHMARKS = {
@@ -14,6 +14,8 @@ BENCHMARKS = {
     "Kubernetes lists: the client's models vs raw JSON into our pydantic models": kube_lists,
     "Webhook intake: durable incident + event + outbox per post, vs a bare insert": intake,
     "Ack latency: 50 concurrent /genai status, backends 5 s each (Slack wants an ack in 3 s)": ack,
+    "Storm: 1,000 new groups in a burst, three channels at Slack's pace, digest on and off":
+        storm,
     "Socket Mode clients: quiet acks, 10 refreshes under 50-command bursts, drop and half-open":
         socket_mode,
 }

@@ -13,7 +13,8 @@ from bot.slack.listeners import actions, commands, events, views
 def register_all(app: App, runtime: Runtime, client: WebClient) -> None:
     commands.register(app, runtime.roles, runtime.jobs, runtime.execute)
     actions.register(app, runtime.jobs,
-                     actions.registry(runtime.incidents, runtime.gameday, client))
-    views.register(app, runtime.jobs, runtime.gameday)
+                     actions.registry(runtime.incidents, runtime.gameday, client,
+                                      runtime.settings.http.public_url))
+    views.register(app, runtime.jobs, runtime.gameday, runtime.incidents)
     events.register(app, runtime.settings.alerts, runtime.channels, runtime.intake,
                     runtime.store.leases)

@@ -16,14 +16,18 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.alerts import postmortem, timeline
+from bot.alerts.digest import DigestActions
 from bot.alerts.incidents import REQUIRED, IncidentService, Outcome
+from bot.alerts.silence_admin import SilenceAdmin
 from bot.buttons import Button
 from bot.gameday.service import Gameday
 from bot.jobs import JobPool
 from bot.roles import Role
 from bot.slack.listeners.pool import answer, clicked, in_pool
-from bot.slack.render.modals import findings_modal
+from bot.slack.render.modals import Subject, findings_modal
 from bot.slack.render.mrkdwn import escape
+from bot.slack.render.report import report_message
 from bot.store.states import ActionKind
 
 Handler = Callable[[str, str, dict[str, Any]], str]
@@ -60,6 +64,15 @@ def _silence(incidents: IncidentService) -> Callable[[str, str], Outcome]:
     return run
 
 
+def _open_form(client: WebClient, body: dict[str, Any], view: dict[str, Any]) -> str:
+    """Open the findings form (a drill's or an incident's): "" once open, else why not."""
+    try:  # the trigger_id lives 3 s: the pool picks this up well within that
+        client.views_open(trigger_id=str(body.get("trigger_id", "")), view=view)
+    except SlackApiError as exc:
+        return escape(f"Could not open the form: {exc.response.get('error')}")
+    return ""
+
+
 def _open_findings(gameday: Gameday, client: WebClient) -> Handler:
     def handle(user: str, drill_id: str, body: dict[str, Any]) -> str:
         refused = gameday.refusal(user, "add findings", Role.RESPONDER)
@@ -68,19 +81,39 @@ def _open_findings(gameday: Gameday, client: WebClient) -> Handler:
         drill = gameday.drills.get(drill_id)
         if drill is None:
             return "That drill no longer exists."
-        try:  # the trigger_id lives 3 s: the pool picks this up well within that
-            client.views_open(trigger_id=str(body.get("trigger_id", "")),
-                              view=findings_modal(drill.public_id,
-                                                  f"Drill {drill.public_id}: {drill.scenario}"))
-        except SlackApiError as exc:
-            return escape(f"Could not open the form: {exc.response.get('error')}")
-        return ""
+        return _open_form(client, body, findings_modal(
+            drill.public_id, f"Drill {drill.public_id}: {drill.scenario}"))
 
     return handle
 
 
-def registry(incidents: IncidentService, gameday: Gameday,
-             client: WebClient) -> tuple[ButtonAction, ...]:
+def _postmortem(incidents: IncidentService, client: WebClient,
+                public_url: str | None) -> Handler:
+    """A resolved incident's Postmortem: the findings form for a responder, and for anyone
+    the Markdown postmortem, privately (as `/genai incident export` gives it)."""
+    def handle(user: str, pid: str, body: dict[str, Any]) -> str:
+        inc = incidents.incidents.get(pid)
+        if inc is None:
+            return answer(False, f"There is no incident {pid!r} (it may have been removed).")
+        caller = incidents.roles.caller(user)
+        needed = REQUIRED[ActionKind.FINDINGS]
+        # The form first: its trigger_id expires 3 s after the click.
+        note = _open_form(client, body, findings_modal(
+            pid, f"Incident {pid}: {inc.alertname}", Subject.INCIDENT)) \
+            if caller.may(needed) else escape(caller.refusal("add postmortem findings", needed))
+        found = timeline.load(incidents.incidents.db, pid)
+        if found is not None:
+            report = postmortem.export_report(
+                found, incidents.runbooks.for_alert(inc.alertname), public_url)
+            Respond(response_url=body.get("response_url"))(
+                response_type="ephemeral", replace_original=False, **report_message(report))
+        return note
+
+    return handle
+
+
+def registry(incidents: IncidentService, gameday: Gameday, client: WebClient,
+             public_url: str | None = None) -> tuple[ButtonAction, ...]:
     return (
         ButtonAction(Button.ACK, REQUIRED[ActionKind.ACK], _outcome(
             lambda user, pid: incidents.acknowledge(pid, user))),
@@ -92,6 +125,17 @@ def registry(incidents: IncidentService, gameday: Gameday,
             lambda user, pid: incidents.diagnose(pid, user))),
         ButtonAction(Button.RESOLVE, REQUIRED[ActionKind.RESOLVE], _outcome(
             lambda user, pid: incidents.resolve(pid, user))),
+        # /genai silences: any Alertmanager silence; the value is "<id>|<duration>|<now|end>"
+        ButtonAction(Button.SILENCE_EXTEND, REQUIRED[ActionKind.SILENCE_EXTEND], _outcome(
+            lambda user, value: SilenceAdmin(incidents).extend(value, user))),
+        ButtonAction(Button.SILENCE_EXPIRE, REQUIRED[ActionKind.SILENCE_EXPIRE], _outcome(
+            lambda user, sid: SilenceAdmin(incidents).expire(sid, user))),
+        # A storm digest's menus: every open incident of one alert name; the value is
+        # "<digest id>|<alert name key>" (plus "|<duration>" for a silence).
+        ButtonAction(Button.DIGEST_ACK, REQUIRED[ActionKind.ACK], _outcome(
+            DigestActions(incidents).acknowledge)),
+        ButtonAction(Button.DIGEST_SILENCE, REQUIRED[ActionKind.SILENCE], _outcome(
+            DigestActions(incidents).silence)),
         ButtonAction(Button.DRILL_JOIN, Role.VIEWER, _text(
             lambda user, value: gameday.join(value, user))),
         ButtonAction(Button.DRILL_START, Role.ADMIN, _text(
@@ -99,6 +143,8 @@ def registry(incidents: IncidentService, gameday: Gameday,
         ButtonAction(Button.DRILL_SKIP, Role.ADMIN, _text(
             lambda user, pid: gameday.skip(pid, user))),
         ButtonAction(Button.DRILL_FINDINGS, Role.RESPONDER, _open_findings(gameday, client)),
+        # Anyone may read the postmortem; the form inside needs a responder.
+        ButtonAction(Button.POSTMORTEM, Role.VIEWER, _postmortem(incidents, client, public_url)),
     )
 
 

@@ -9,9 +9,11 @@ message at send time (:class:`~bot.slack.render.table.MessageRenderer`) and deli
   still ours and extends it past the HTTP timeout (at most a third of ``lease_s``), so no
   other worker takes the row while the request is in flight. Retries are the worker's alone
   (:func:`~bot.slack.client.delivery_client`): a blind re-send would duplicate a post.
-* Pacing: one write per channel per ``per_channel_interval_s``. A waiting channel does not
-  stall the others: its rows go back unchanged and are not claimed until it is free (waits
-  up to ``min(idle_sleep_s, per_channel_interval_s)`` are waited out in place).
+* Pacing (:mod:`~bot.slack.outbox.pace`): one write per channel per
+  ``per_channel_interval_s`` for the whole deployment: right before a write the channel is
+  reserved in the database, so replicas share the pace, and 429 holds with it. A waiting
+  channel does not stall the others: its rows go back unchanged and are not claimed until it
+  is free (waits up to ``min(idle_sleep_s, per_channel_interval_s)`` are waited out in place).
 * Failures are classified in one place (:mod:`~bot.slack.outbox.failures`): 429 holds the
   channel until Retry-After without counting; transient errors back off (1, 2, 4 … s with
   jitter, up to ``max_backoff_s``) and count, up to ``max_attempts``; permanent ones give
@@ -42,15 +44,11 @@ from bot.messages import IncidentPost, OutboxMessage
 from bot.metrics import ALERT_TO_POST, NOTIFICATION_TO_POST
 from bot.slack.client import delivery_client
 from bot.slack.outbox.failures import TEXT_FALLBACK_ERRORS, Failure, FailureKind, classify
-from bot.slack.outbox.requests import (
-    POST,
-    NoTarget,
-    build_request,
-    find_sent,
-    send,
-)
+from bot.slack.outbox.pace import ChannelPacer
+from bot.slack.outbox.requests import POST, NoTarget, build_request, find_sent, send
 from bot.store import OutboxRow
 from bot.store.outbox import OutboxStore
+from bot.store.pace import PaceStore
 from bot.store.states import OutboxState
 from bot.times import RunningClock
 
@@ -78,6 +76,7 @@ class _Outcome(Enum):
     FINISHED = "finished"  # done or dead
     RESCHEDULED = "rescheduled"  # back to pending (429, backoff)
     REQUEUE = "requeue"  # try again in this batch once the channel is free (text fallback)
+    PACED = "paced"  # another replica holds the channel: the same, but claim again at once
     NONE = "none"  # claim lost, or left for the lease to expire
 
 
@@ -107,6 +106,7 @@ class OutboxWorker:
         max_attempts: int = 8,
         max_backoff_s: float = 300.0,
         on_sent: OnSent | None = None,
+        pace: PaceStore | None = None,
     ) -> None:
         if batch < 1 or max_attempts < 1:
             raise ValueError("batch and max_attempts must be at least 1")
@@ -123,9 +123,11 @@ class OutboxWorker:
         self.max_backoff_s = max_backoff_s
         self.on_sent = on_sent
         self.client = delivery_client(client, lease_s)
+        # The shared pace is on the outbox's own database unless given.
+        self.pacer = ChannelPacer(pace or PaceStore(store.db), per_channel_interval_s,
+                                  float(self.client.timeout))
         self.stats: Counter[str] = Counter()
         self._inline_wait_s = min(idle_sleep_s, per_channel_interval_s)
-        self._free_at: dict[str, float] = {}  # channel -> monotonic time of its next write
         self._text_only: set[int] = set()  # rows whose blocks Slack refused
         self._rng = random.Random()
         self._run_lock = threading.Lock()
@@ -182,9 +184,8 @@ class OutboxWorker:
 
     def _idle_wait(self) -> float:
         """``idle_sleep_s``, or less when a paced channel frees up sooner."""
-        mono = time.monotonic()
-        waits = [t - mono for t in self._free_at.values() if t > mono]
-        return max(0.0, min([self.idle_sleep_s, *waits]))
+        soonest = self.pacer.next_free_in()
+        return self.idle_sleep_s if soonest is None else min(self.idle_sleep_s, soonest)
 
     # ------------------------------------------------------------------ one batch
 
@@ -198,9 +199,7 @@ class OutboxWorker:
 
     def _run_batch(self, now: datetime | None) -> _BatchResult:
         clock = RunningClock(now)
-        mono = time.monotonic()
-        self._free_at = {ch: t for ch, t in self._free_at.items() if t > mono - 60.0}
-        held = sorted(ch for ch, t in self._free_at.items() if t > mono)
+        held = self.pacer.held()
         rows = self.store.claim(self.worker_id, self.batch, clock.now(), self.lease_s,
                                 exclude_channels=held)
         result = _BatchResult(claimed=len(rows))
@@ -210,16 +209,16 @@ class OutboxWorker:
         for row in rows:
             queues.setdefault(row.channel, deque()).append(row)
         # When a channel left out of this claim frees up, claim again rather than wait here.
-        reclaim_at = min((self._free_at[ch] for ch in held), default=float("inf"))
+        reclaim_at = min((self.pacer.free_at(ch) for ch in held), default=float("inf"))
         leftover: list[OutboxRow] = []
         while queues:
             if self._stop.is_set():
                 leftover.extend(r for q in queues.values() for r in q)
                 break
             mono = time.monotonic()
-            ready = [ch for ch in queues if self._free_at.get(ch, 0.0) <= mono]
+            ready = [ch for ch in queues if self.pacer.free_at(ch) <= mono]
             if not ready:
-                until = min(self._free_at[ch] for ch in queues)
+                until = min(self.pacer.free_at(ch) for ch in queues)
                 if until - mono <= self._inline_wait_s and until <= reclaim_at:
                     self._stop.wait(until - mono)
                     continue
@@ -228,8 +227,10 @@ class OutboxWorker:
             channel = min(ready, key=lambda ch: queues[ch][0].id)
             row = queues[channel].popleft()
             outcome = self._handle_safely(row, clock)
-            if outcome is _Outcome.REQUEUE:
+            if outcome in (_Outcome.REQUEUE, _Outcome.PACED):
                 queues[channel].appendleft(row)
+                # The next claim leaves the held channel out: go on with the other channels.
+                result.progressed |= outcome is _Outcome.PACED
             else:
                 result.progressed = True
                 result.finished += outcome is _Outcome.FINISHED
@@ -299,16 +300,16 @@ class OutboxWorker:
         if self.store.mark_sending(row.id, self.worker_id, clock.now(), self.lease_s) is None:
             lg.warning("outbox.claim_lost")
             return _Outcome.NONE
+        slot = self.pacer.acquire(row.channel)
+        if slot is None:  # another replica's slot: back in the queue until the channel frees
+            self.stats["held_elsewhere"] += 1
+            return _Outcome.PACED
         try:
             ts = send(self.client, request)
         except Exception as exc:
+            self.pacer.done(slot)  # first: a 429's hold in _failed may only lengthen it
             return self._failed(row, classify(exc, request.method), "send", text_only, clock, lg)
-        finally:
-            # Every write counts, refused or not.
-            self._free_at[row.channel] = max(
-                self._free_at.get(row.channel, 0.0),
-                time.monotonic() + self.per_channel_interval_s,
-            )
+        self.pacer.done(slot)  # every write counts, refused or not
         return self._complete(row, ts, clock, lg, adopted=False)
 
     # ------------------------------------------------------------------ outcomes
@@ -350,8 +351,7 @@ class OutboxWorker:
             due = clock.now() + timedelta(seconds=hold)
             # The channel frees a moment after the row is due again, so that the row (the
             # channel's oldest) is claimable when the channel is, and keeps its place.
-            self._free_at[row.channel] = max(self._free_at.get(row.channel, 0.0),
-                                             time.monotonic() + hold + _DUE_SLACK_S)
+            self.pacer.hold(row.channel, hold + _DUE_SLACK_S)
             # A 429 means Slack did not take the message; only a lookup that was cut short
             # leaves the question "was it sent before?" open.
             self.store.release(

@@ -9,6 +9,7 @@ incident's opaque ``public_id``; the Silence select's option values are
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -44,6 +45,7 @@ from bot.slack.render.kit import (
     u16,
 )
 from bot.slack.render.mrkdwn import escape, truncate
+from bot.store.escalations import CHANNEL, Fired
 from bot.times import clock, humanize_duration
 from bot.words import plural
 
@@ -263,6 +265,33 @@ def _state_lines(view: AlertView, now: datetime) -> list[str]:
     return lines
 
 
+_GROUP_ID = re.compile(r"S[A-Z0-9]{1,31}")
+
+
+def escalation_mention(target: str, *, ping_channel: bool) -> str:
+    """A usergroup id as ``<!subteam^S…>`` (Slack shows its handle), a user id as ``<@U…>``,
+    :data:`~bot.store.escalations.CHANNEL` as ``<!channel>`` where it should ping (the thread
+    note) or plain ``@channel`` (the card); anything else escaped, never a ping."""
+    if target == CHANNEL:
+        return "<!channel>" if ping_channel else "@channel"
+    if _GROUP_ID.fullmatch(target):
+        return f"<!subteam^{target}>"
+    return mention(target)
+
+
+def escalation_targets(targets: Sequence[str], *, ping_channel: bool) -> str:
+    """``<!subteam^S1>, <@U2> and <!channel>``."""
+    shown = [escalation_mention(t, ping_channel=ping_channel) for t in targets[:20]]
+    if len(shown) < 2:
+        return "".join(shown) or "no one"
+    return ", ".join(shown[:-1]) + " and " + shown[-1]
+
+
+def _escalation_lines(escalations: Sequence[Fired], now: datetime) -> list[str]:
+    return [f"⏫ Escalated to {escalation_targets(e.notified, ping_channel=False)} at "
+            f"{clock(e.at, now)}" for e in escalations[:10]]
+
+
 def _silence_select(public_id: str, durations: Sequence[str]) -> Block:
     options = [
         {"text": plain(f"Silence {duration_label(d)}", MAX_BUTTON_TEXT),
@@ -313,6 +342,7 @@ def incident_message(
     silence_durations: Sequence[str],
     prometheus_external_url: str | None = None,
     runbook_page: str | None = None,
+    escalations: Sequence[Fired] = (),
 ) -> dict[str, Any]:
     """The alert message, as ``chat.postMessage`` / ``chat.update`` fields:
     ``{"text": <notification fallback>, "attachments": [{"color", "blocks"}]}``.
@@ -322,8 +352,9 @@ def incident_message(
     Prometheus (each distinct generatorURL, moved onto ``prometheus_external_url`` when given)
     and the runbook (the bot's own page when ``runbook_page`` is given, else the alert's
     runbook_url annotation); the runbook's meaning and first three diagnosis steps; the state
-    (acknowledged, silenced, resolved, with times); and, while firing, the buttons. The
-    Silence choices are the configured ``silence_durations``, the same the click accepts.
+    (acknowledged, silenced, resolved, each escalation step, with times); and, while firing,
+    the buttons. The Silence choices are the configured ``silence_durations``, the same the
+    click accepts.
     """
     blocks: list[Block] = [{"type": "header", "text": plain(header_text(view), MAX_HEADER)}]
     blocks.append(_annotation_block(view))
@@ -339,9 +370,15 @@ def incident_message(
     blocks.append(_links_block(view, runbook, prometheus_external_url, runbook_page))
     blocks.append({"type": "divider"})
     blocks.append(_runbook_block(runbook))
-    blocks.append(context("\n".join(_state_lines(view, now))))
+    state = _state_lines(view, now) + _escalation_lines(escalations, now)
+    blocks.append(context("\n".join(state)))
     if not view.is_resolved:
         blocks.append(_actions_block(view, now, silence_durations))
+    elif _severity_key(view) == "critical" and not view.drill:
+        # The guide: a major incident ends in a postmortem (the findings form, the Markdown).
+        blocks.append({"type": "actions",
+                       "block_id": f"incident_postmortem:{view.public_id}"[:255],
+                       "elements": [button(Button.POSTMORTEM, "Postmortem", view.public_id)]})
     return {
         "text": _fallback(view, now),
         "attachments": [{"color": _color(view, now), "blocks": blocks}],

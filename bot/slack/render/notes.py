@@ -1,4 +1,5 @@
-"""Short notes in an incident's thread: resolved, acknowledged, silenced, unsilenced."""
+"""Short notes in an incident's thread: resolved, acknowledged, silenced, unsilenced,
+escalated."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from bot.alerts.view import AlertView
 from bot.messages import NoteKind
-from bot.slack.render.card import DRILL_PREFIX, RESOLVED_MARK
+from bot.slack.render.card import DRILL_PREFIX, RESOLVED_MARK, escalation_targets
 from bot.slack.render.kit import MAX_SECTION, code_span, esc, fit, mention, one_line, section
 from bot.times import clock, humanize_duration
 
@@ -64,4 +65,17 @@ def action_note(kind: NoteKind, user_id: str, view: AlertView, *,
         text = f"🔔 Unsilenced by {who}: alerts of this group notify again"
     else:
         raise ValueError(f"{kind} is not a person's action")
+    return _note(view, text)
+
+
+def escalation_note(view: AlertView, mentions: tuple[str, ...], detail: str) -> dict[str, Any]:
+    """An escalation step in the thread: the mentions are built here from ids (so they ping);
+    ``detail`` (``"step 1 of 2, 5m after it began firing"``) is shown escaped."""
+    who = escalation_targets(mentions, ping_channel=True)
+    extra = esc(_DURATION_IN_TEXT.sub(r"\1 \2", one_line(detail)), 300) if detail else ""
+    text = f"⏫ {who}: this alert is still unacknowledged"
+    if extra:
+        text += f" ({extra})"
+    text += (". Please take a look; Acknowledge, Silence or Resolve on the card stops the "
+             "escalation.")
     return _note(view, text)

@@ -15,6 +15,8 @@ MAX_HEADER = 150
 MAX_BUTTON_TEXT = 75
 MAX_BUTTON_VALUE = 2000
 MAX_ACTIONS = 25
+MAX_OPTIONS = 100
+MAX_OPTION_VALUE = 150
 MAX_CONTEXT_TEXT = 2000
 MAX_FALLBACK_TEXT = 3000
 
@@ -67,6 +69,8 @@ def _section_lines(section: Section) -> list[str]:
 
 
 def _button(action: Action) -> Block:
+    if action.options:
+        return _menu(action)
     button: Block = {
         "type": "button",
         "action_id": action.action_id,
@@ -76,6 +80,17 @@ def _button(action: Action) -> Block:
     if action.style in ("primary", "danger"):
         button["style"] = action.style
     return button
+
+
+def _menu(action: Action) -> Block:
+    return {
+        "type": "static_select",
+        "action_id": action.action_id,
+        "placeholder": plain(action.label, MAX_BUTTON_TEXT),
+        "options": [{"text": plain(o.label, MAX_BUTTON_TEXT),
+                     "value": truncate(o.value, MAX_OPTION_VALUE)}
+                    for o in action.options[:MAX_OPTIONS]],
+    }
 
 
 def render_blocks(report: Report) -> list[Block]:
@@ -102,6 +117,9 @@ def render_blocks(report: Report) -> list[Block]:
         if section.code:
             body.append(_mrkdwn_section(
                 "```" + truncate(escape_code(section.code), MAX_SECTION_TEXT - 6) + "```"))
+        if section.actions:
+            body.append({"type": "actions",
+                         "elements": [_button(a) for a in section.actions[:MAX_ACTIONS]]})
         if hidden or len(body) > budget:
             hidden += len(section.rows) + len(section.lines)
             continue

@@ -2,7 +2,9 @@
 
 Rendering happens at send time, from the incident as it is then: a late edit never shows a
 stale state, and the card's Silence choices are the configured ones. A renderer that finds
-nothing to show (the incident is gone) returns None and the row is dropped.
+nothing to show (the incident is gone) returns None and the row is dropped. A digested
+incident has no card: its card edits and routine notes are dropped (its storm digest shows
+it).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from bot.alerts.view import AlertView
 from bot.buttons import Button
 from bot.messages import (
     Diagnosis,
+    DigestPost,
+    DigestUpdate,
     DrillPrompt,
     IncidentPost,
     IncidentUpdate,
@@ -30,9 +34,12 @@ from bot.messages import (
 from bot.report import Action, Report, Section
 from bot.runbooks import Runbook, RunbookIndex
 from bot.slack.render.card import incident_message
-from bot.slack.render.notes import action_note, resolved_note
+from bot.slack.render.digest import digest_message
+from bot.slack.render.notes import action_note, escalation_note, resolved_note
 from bot.slack.render.report import report_message
 from bot.slack.render.runbook import runbook_thread
+from bot.store.digests import DigestStore
+from bot.store.escalations import EscalationStore
 from bot.store.incidents import IncidentStore
 from bot.times import utcnow
 
@@ -43,6 +50,7 @@ SlackMessage = dict[str, Any]
 class _Found:
     view: AlertView
     runbook: Runbook
+    digested: bool = False  # counted in a storm digest: no card of its own
 
 
 class MessageRenderer:
@@ -52,6 +60,8 @@ class MessageRenderer:
                  silence_durations: Sequence[str], public_url: str | None = None,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.incidents = incidents
+        self.escalations = EscalationStore(incidents.db)  # the card's "Escalated to" lines
+        self.digests = DigestStore(incidents.db)
         self.runbooks = runbooks
         self.silence_durations = list(silence_durations)
         self.public_url = public_url
@@ -72,26 +82,44 @@ class MessageRenderer:
         if found is None:
             return None
         view = AlertView.from_incident(*found)
-        return _Found(view, self.runbooks.for_alert(view.alertname))
+        return _Found(view, self.runbooks.for_alert(view.alertname),
+                      found[0].digest_id is not None)
+
+
+# What the digest's counts show already: a note for each of a storm's incidents would be
+# the spam the digest is there to stop (an escalation still goes to the digest's thread).
+_DIGEST_SHOWS = frozenset({NoteKind.ACK, NoteKind.SILENCE, NoteKind.UNSILENCE,
+                           NoteKind.RESOLVED, NoteKind.RUNBOOK})
+
+
+def _digest(r: MessageRenderer, m: DigestPost | DigestUpdate) -> SlackMessage | None:
+    now = r.clock()
+    summary = r.digests.summary(m.digest, now)
+    if summary is None:
+        return None
+    return digest_message(summary, now=now, silence_durations=r.silence_durations)
 
 
 def _card(r: MessageRenderer, m: IncidentPost | IncidentUpdate) -> SlackMessage | None:
     found = r.incident(m.incident)
-    if found is None:
+    if found is None or found.digested:
         return None
     return incident_message(found.view, found.runbook, now=r.clock(),
                             silence_durations=r.silence_durations,
-                            runbook_page=r.page_of(found.runbook))
+                            runbook_page=r.page_of(found.runbook),
+                            escalations=r.escalations.fired(m.incident))
 
 
 def _note(r: MessageRenderer, m: ThreadNote) -> SlackMessage | None:
     found = r.incident(m.incident)
-    if found is None:
+    if found is None or (found.digested and m.note in _DIGEST_SHOWS):
         return None
     if m.note is NoteKind.RUNBOOK:
         return runbook_thread(found.view, found.runbook, r.page_of(found.runbook))
     if m.note is NoteKind.RESOLVED:
         return resolved_note(found.view, now=r.clock())
+    if m.note is NoteKind.ESCALATED:
+        return escalation_note(found.view, m.mentions, m.detail)
     return action_note(m.note, m.user, found.view, detail=m.detail)
 
 
@@ -141,4 +169,6 @@ _TABLE: dict[type[Any], Callable[[MessageRenderer, Any], SlackMessage | None]] =
     ReportPost: _report,
     DrillPrompt: _drill_prompt,
     PromptClosed: _prompt_closed,
+    DigestPost: _digest,
+    DigestUpdate: _digest,
 }
