@@ -89,13 +89,15 @@ def advice(f: FatigueRow) -> tuple[Status, str]:
     if decided == 0:
         return Status.UNKNOWN, (f"too early to judge: {plural(f.count, 'incident')} still "
                                 "open, none acknowledged yet")
+    tune = f"/genai tune {f.alertname} backtests a new threshold and `for`"
     if f.count >= 10 and f.never_acked >= f.count * 0.8:
         return Status.FAIL, (f"fired {f.count}×, never acked {f.never_acked}×: raise the "
-                             "threshold or lower the severity")
+                             f"threshold or lower the severity ({tune})")
     if f.silenced_share >= 0.5 and f.count >= 5:
-        return Status.WARN, "mostly silenced: fix the cause or retune the rule"
+        return Status.WARN, f"mostly silenced: fix the cause or retune the rule ({tune})"
     if f.count >= 10 and f.ack_rate < 0.5:
-        return Status.WARN, "acked less than half the time: lengthen `for` or raise the threshold"
+        return Status.WARN, ("acked less than half the time: lengthen `for` or raise the "
+                             f"threshold ({tune})")
     return Status.OK, "keep"
 
 

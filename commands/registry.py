@@ -12,6 +12,7 @@ from commands import (
     logs,
     silences,
     status,
+    tune,
     weekly,
 )
 from commands import help as help_cmd
@@ -31,6 +32,7 @@ COMMANDS: dict[str, Command] = {
         incidents.REPORT,
         incident.COMMAND,
         silences.COMMAND,
+        tune.COMMAND,
         gameday.COMMAND,
     )
 }

@@ -32,9 +32,11 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "bot.gameday": ("bot.gameday", "bot.store", "bot.messages", "bot.report", "bot.times",
                     "bot.errors", "bot.roles", "bot.sources", "bot.channels", "bot.config",
                     "bot.buttons", "bot.words", "bot.postmortem"),
+    # The threshold backtest: pure replay and scoring over what sources and the store read.
+    "bot.tune": ("bot.tune", "bot.sources", "bot.store", "bot.errors", "bot.words"),
     "commands": ("commands", "bot.report", "bot.errors", "bot.roles", "bot.sources",
                  "bot.store", "bot.times", "bot.words", "bot.config", "bot.alerts",
-                 "bot.gameday", "bot.runbooks", "bot.postmortem", "bot.buttons"),
+                 "bot.gameday", "bot.runbooks", "bot.postmortem", "bot.buttons", "bot.tune"),
 }
 
 

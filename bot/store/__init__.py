@@ -37,6 +37,7 @@ from bot.store.models import (
 )
 from bot.store.outbox import DEFAULT_MAX_ATTEMPTS, OutboxRow, OutboxStore
 from bot.store.pace import PaceStore
+from bot.store.tune_signals import TuneSignalStore
 from bot.times import utcnow
 
 __all__ = [
@@ -79,6 +80,7 @@ class Store:
         self.outbox = OutboxStore(db, max_attempts)
         self.pace = PaceStore(db)
         self.fatigue = FatigueStore(db)
+        self.tune_signals = TuneSignalStore(db)
         self.leases = LeaseStore(db)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from tests.bench import ack, fleet, intake, kube_lists, socket_mode, storm
+from tests.bench import ack, fleet, intake, kube_lists, socket_mode, storm, tune
 from tests.bench.table import print_table
 
 BENCHMARKS = {
@@ -18,6 +18,8 @@ BENCHMARKS = {
         storm,
     "Socket Mode clients: quiet acks, 10 refreshes under 50-command bursts, drop and half-open":
         socket_mode,
+    "/genai tune: backtest a rule, 7 days at a 1-minute step over 1,000 series, 30 days over 100":
+        tune,
 }
 
 
