@@ -104,8 +104,8 @@ def _follow_up(t: Timeline, runbook: Runbook, page: str) -> list[str]:
     tune = (f"- [ ] **Tune the threshold** of {name}"
             + (f" (`{pm.cell(rule)}`)" if rule else "")
             + f": {before} in the 7 days before this one. If it fired too late or too "
-            "noisily, change one rule at a time (threshold or `for`) and watch "
-            "`/genai report`.")
+            f"noisily, `/genai tune {name}` backtests a new threshold and `for` against "
+            "history; change one rule at a time and watch `/genai report`.")
     return [
         f"- [ ] **Update the runbook** {runbook.id} ({runbook.title}): {page} — add what "
         "was missing or wrong: the diagnosis step that found the cause, the fix that worked.",
