@@ -1,4 +1,5 @@
-"""Shared fixtures: the stand-ins, real Prometheus fed by the synthetic exporter, and a bot.
+"""Shared fixtures: the stand-ins, real Prometheus fed by the synthetic exporter, a bot, and
+the test database (SQLite, and PostgreSQL where the test is marked for both).
 
 The names tests import (`BotFactory`, `WEBHOOK_TOKEN`, `Cluster`) live in
 `tests/harness/bots.py`; no test module imports this file.
@@ -8,9 +9,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from bot.store import Store
+from bot.store.db import Database
 
 if TYPE_CHECKING:
     from bot.server import Bot
@@ -26,10 +31,34 @@ from tests.harness.bots import (
 )
 from tests.harness.exporter import SyntheticExporter
 from tests.harness.kube import KubeStandin
+from tests.harness.pg import migrated_url
 from tests.harness.procs import free_port, require_binary
 from tests.harness.slack import SlackStandin
 
 __all__ = ["WEBHOOK_TOKEN", "BotFactory", "Cluster"]  # kept importable here for old callers
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated database URL: a SQLite file, or a fresh PostgreSQL schema."""
+    with migrated_url(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def stores(db_url: str) -> Iterator[Callable[[], Store]]:
+    """Makes Stores on the test database, each with its own engine and pool (one per
+    replica); disposes them afterwards."""
+    made: list[Database] = []
+
+    def make() -> Store:
+        db = Database(db_url)
+        made.append(db)
+        return Store(db)
+
+    yield make
+    for db in made:
+        db.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -46,7 +46,6 @@ from bot.store.states import ActionKind, OutboxState
 from tests.harness.alerts import notification, wait
 from tests.harness.blockkit import validate_blocks
 from tests.harness.bots import WEBHOOK_TOKEN, bot_settings
-from tests.harness.pg import migrated_url
 from tests.harness.procs import AlertmanagerProcess, require_binary
 from tests.harness.slack import SlackStandin
 
@@ -384,12 +383,6 @@ def test_a_huge_hostile_digest_stays_inside_slacks_limits() -> None:
 
 
 # ------------------------------------------------------------------ the store, on both databases
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
-    with migrated_url(request.param, tmp_path) as url:
-        yield url
 
 
 def _item(channel: str, node: int, status: str = "firing", **labels: str) -> IntakeItem:

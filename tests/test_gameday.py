@@ -35,7 +35,6 @@ from bot.store.states import ActionKind
 from commands import gameday as cmd
 from commands.base import Context
 from tests.harness.alertmanager import AlertmanagerProcess
-from tests.harness.pg import migrated_url
 from tests.harness.procs import require_binary
 from tests.harness.slack import SlackStandin
 
@@ -56,13 +55,6 @@ def alertmanager() -> Iterator[AlertmanagerProcess]:
 def drill_alerts(am: AlertmanagerProcess, drill_id: str) -> list[dict[str, Any]]:
     """The drill's alerts Alertmanager holds as active (ended ones drop out)."""
     return am.alerts([f'drill_id="{drill_id}"'])
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated database: a SQLite file, or a fresh PostgreSQL schema."""
-    with migrated_url(request.param, tmp_path) as url:
-        yield url
 
 
 Factory = Callable[..., Gameday]

@@ -9,7 +9,6 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +23,6 @@ from bot.report import Report
 from bot.slack.outbox.requests import METADATA_EVENT_TYPE, metadata_key
 from bot.slack.outbox.worker import OutboxWorker
 from bot.store import (
-    Database,
     Incident,
     IntakeItem,
     IntakeResult,
@@ -33,34 +31,9 @@ from bot.store import (
     Store,
     utcnow,
 )
-from tests.harness.pg import migrated_url
 from tests.harness.slack import SlackStandin
 
 FAST = {"per_channel_interval_s": 0.02, "idle_sleep_s": 0.05}
-
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
-)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated database URL: a SQLite file, or a fresh PostgreSQL schema."""
-    with migrated_url(request.param, tmp_path) as url:
-        yield url
-
-
-@pytest.fixture
-def stores(db_url: str) -> Iterator[Callable[[], Store]]:
-    """Makes Stores on the test database (one per replica); disposes them afterwards."""
-    made: list[Database] = []
-
-    def make() -> Store:
-        db = Database(db_url)
-        made.append(db)
-        return Store(db)
-
-    yield make
-    for db in made:
-        db.dispose()
-
 
 @pytest.fixture
 def store(stores: Callable[[], Store]) -> Store:

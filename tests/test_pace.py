@@ -14,7 +14,6 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,35 +24,11 @@ from bot.report import Report
 from bot.slack.outbox.pace import ChannelPacer
 from bot.slack.outbox.requests import metadata_key
 from bot.slack.outbox.worker import OutboxWorker
-from bot.store import Database, Store
+from bot.store import Store
 from bot.store.pace import PaceStore, Reservation
-from tests.harness.pg import migrated_url
 from tests.harness.slack import SlackStandin
 
 CHANNELS = ("CPACE1", "CPACE2", "CPACE3")
-
-
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
-)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with migrated_url(request.param, tmp_path) as url:
-        yield url
-
-
-@pytest.fixture
-def stores(db_url: str) -> Iterator[Callable[[], Store]]:
-    """One Store (own engine and pool) per replica."""
-    made: list[Database] = []
-
-    def make() -> Store:
-        db = Database(db_url)
-        made.append(db)
-        return Store(db)
-
-    yield make
-    for db in made:
-        db.dispose()
 
 
 @pytest.fixture

@@ -85,6 +85,9 @@ def silence_from_the_card(slack: SlackStandin, bot: Bot, am: AlertmanagerProcess
     inc = wait(lambda: (i := bot.runtime.store.incidents.get(pid)) and i.silence_id and i,
                "the incident holding its silence")
     assert inc.silence_id in live(am)
+    # The card's edit and thread note are on their way: let them land before a test counts.
+    wait(lambda: any("Silenced" in json.dumps(c.params) for c in slack.calls_to("chat.update")
+                     if c.params.get("ts") == card["ts"]), "the card edited to silenced")
     return str(inc.silence_id)
 
 

@@ -128,7 +128,7 @@ def _enqueue_for_digest(db: Database, s: Session, inc: Incident, step: int,
     whichever incident gets there first (each still has its own audit row and timeline
     entry). The digest shows no cards, so there is no card to edit."""
     message = ThreadNote(incident=inc.public_id, note=NoteKind.ESCALATED, mentions=notified,
-                         detail=f"{note}; the storm digest's incidents still unacknowledged")
+                         detail=f"{note}; every incident of this storm digest still unacknowledged")
     insert_ignore(db, s, Outbox, {
         "incident_id": inc.id, "kind": message.delivery, "channel": inc.channel,
         "payload": dump(message), "dedupe_key": f"digest:{inc.digest_id}:escalation:{step}",

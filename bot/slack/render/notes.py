@@ -68,14 +68,18 @@ def action_note(kind: NoteKind, user_id: str, view: AlertView, *,
     return _note(view, text)
 
 
-def escalation_note(view: AlertView, mentions: tuple[str, ...], detail: str) -> dict[str, Any]:
+def escalation_note(view: AlertView, mentions: tuple[str, ...], detail: str,
+                    digested: bool = False) -> dict[str, Any]:
     """An escalation step in the thread: the mentions are built here from ids (so they ping);
-    ``detail`` (``"step 1 of 2, 5m after it began firing"``) is shown escaped."""
+    ``detail`` (``"step 1 of 2, 5m after it began firing"``) is shown escaped. Under a storm
+    digest the note stands for all its incidents, and the digest's menus stop it."""
     who = escalation_targets(mentions, ping_channel=True)
     extra = esc(_DURATION_IN_TEXT.sub(r"\1 \2", one_line(detail)), 300) if detail else ""
     text = f"⏫ {who}: this alert is still unacknowledged"
     if extra:
         text += f" ({extra})"
-    text += (". Please take a look; Acknowledge, Silence or Resolve on the card stops the "
+    text += (". Please take a look; Acknowledge or Silence from the digest's menus stops the "
+             "escalation." if digested else
+             ". Please take a look; Acknowledge, Silence or Resolve on the card stops the "
              "escalation.")
     return _note(view, text)

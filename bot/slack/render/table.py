@@ -119,7 +119,7 @@ def _note(r: MessageRenderer, m: ThreadNote) -> SlackMessage | None:
     if m.note is NoteKind.RESOLVED:
         return resolved_note(found.view, now=r.clock())
     if m.note is NoteKind.ESCALATED:
-        return escalation_note(found.view, m.mentions, m.detail)
+        return escalation_note(found.view, m.mentions, m.detail, digested=found.digested)
     return action_note(m.note, m.user, found.view, detail=m.detail)
 
 
