@@ -211,6 +211,9 @@ def test_notify_wakes_the_loop(
 # ------------------------------------------------------------------ rate limits and errors
 
 
+ROWS_429 = 100  # 20 a channel: about 40 answers of 429, each holding its channel 1 s
+
+
 def test_429_storm_delivers_every_row_exactly_once(
     db_url: str, stores: Callable[[], Store], slack: SlackStandin, client: WebClient,
     workers: list[OutboxWorker],
@@ -220,7 +223,7 @@ def test_429_storm_delivers_every_row_exactly_once(
     replicas = 2 if db_url.startswith("postgresql") else 1
     store = stores()
     channels = [f"C{i}" for i in range(5)]
-    for i in range(200):
+    for i in range(ROWS_429):
         enqueue(store, f"k{i:03d}", channels[i % 5], text=f"alert {i}")
     slack.set_429_ratio(0.3, retry_after=1)
     group = [OutboxWorker((store if n == 0 else stores()).outbox, client, render,
@@ -232,19 +235,20 @@ def test_429_storm_delivers_every_row_exactly_once(
     elapsed = wait_drained(store, timeout=50)
     posts = slack.calls_to("chat.postMessage")
     limited = [c for c in posts if c.status == 429]
-    print(f"\n200 rows / 5 channels / 30% 429 / {replicas} worker(s): drained in {elapsed:.1f}s,"
+    print(f"\n{ROWS_429} rows / 5 channels / 30% 429 / {replicas} worker(s): drained in "
+          f"{elapsed:.1f}s,"
           f" {len(posts)} postMessage calls, {len(limited)} answered 429, "
           f"sent {[w.stats['sent'] for w in group]}")
-    assert keys_posted(slack) == Counter({f"k{i:03d}": 1 for i in range(200)})
-    assert store.outbox.counts()["done"] == 200
+    assert keys_posted(slack) == Counter({f"k{i:03d}": 1 for i in range(ROWS_429)})
+    assert store.outbox.counts()["done"] == ROWS_429
     assert all(o.attempts == 0 for o in rows(store).values())  # 429s are not failures
-    assert len(limited) > 30 and elapsed < 45
+    assert len(limited) > 12 and elapsed < 45
     if replicas > 1:
-        assert sum(w.stats["sent"] for w in group) == 200
-        return  # pacing and holds are per worker: the rest is checked with one worker
+        assert sum(w.stats["sent"] for w in group) == ROWS_429
+        return  # the call-by-call checks below read one worker's sequence
     for ch, msgs in slack.messages.items():  # a rescheduled row keeps its place
         assert [metadata_key(m) for m in msgs] == [
-            f"k{i:03d}" for i in range(200) if channels[i % 5] == ch
+            f"k{i:03d}" for i in range(ROWS_429) if channels[i % 5] == ch
         ]
     # Retry-After is honoured per channel: nothing is written there for 1 s after a 429.
     by_channel: defaultdict[str, list[float]] = defaultdict(list)
