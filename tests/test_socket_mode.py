@@ -148,7 +148,9 @@ def test_not_ready_from_detection_until_a_connection_is_back(
     assert down - at < 2.5  # a ping every 0.5 s, 0.5 s for the pong, 1 s for the close
     up = wait_for(lambda: probe(bot, "/readyz") == 200 and time.time(), "/readyz 200",
                   timeout=10, interval=0.02)
-    assert abs(up - hellos(slack)[-1]["at"]) < 0.1
+    back = hellos(slack)[-1]["at"]
+    # Ready again with the hello, not before it (polled, so allow a loaded machine's lag).
+    assert back - 0.05 <= up < back + 0.5
     assert probe(bot, "/healthz") == 200  # a restart would not help yet
 
 
