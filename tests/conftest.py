@@ -19,6 +19,7 @@ from bot.store.db import Database
 
 if TYPE_CHECKING:
     from bot.server import Bot
+    from bot.slack.outbox.worker import OutboxWorker
 
 from tests.harness import fleet
 from tests.harness.bots import (
@@ -59,6 +60,15 @@ def stores(db_url: str) -> Iterator[Callable[[], Store]]:
     yield make
     for db in made:
         db.dispose()
+
+
+@pytest.fixture
+def workers() -> Iterator[list[OutboxWorker]]:
+    """Outbox workers a test started, stopped at its end."""
+    started: list[OutboxWorker] = []
+    yield started
+    for w in started:
+        w.stop()
 
 
 @pytest.fixture(scope="session")

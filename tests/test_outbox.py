@@ -7,7 +7,7 @@ import itertools
 import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -51,15 +51,6 @@ def channels(slack: SlackStandin) -> None:
     answer channel_not_found by set_channel_error where a test wants it)."""
     for cid in ("C0", "C1", "C2", "C3", "C4", "CA", "CB", "CGONE"):
         slack.create_channel(cid.lower(), cid)
-
-
-@pytest.fixture
-def workers() -> Iterator[list[OutboxWorker]]:
-    """Workers to stop at the end of the test."""
-    started: list[OutboxWorker] = []
-    yield started
-    for w in started:
-        w.stop()
 
 
 def render(message: OutboxMessage) -> dict[str, Any] | None:

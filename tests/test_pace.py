@@ -12,7 +12,7 @@ import json
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -36,14 +36,6 @@ def client(slack: SlackStandin) -> WebClient:
     for cid in CHANNELS:
         slack.create_channel(cid.lower(), cid)
     return WebClient(base_url=slack.api_url, token=slack.bot_token)
-
-
-@pytest.fixture
-def workers() -> Iterator[list[OutboxWorker]]:
-    started: list[OutboxWorker] = []
-    yield started
-    for w in started:
-        w.stop()
 
 
 def render(message: OutboxMessage) -> dict[str, Any] | None:
