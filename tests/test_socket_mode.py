@@ -99,6 +99,45 @@ def test_refreshes_under_load_lose_nothing_and_keep_acks_fast(
         assert successor["at"] - warned["at"] < 1.0
 
 
+def test_a_refreshed_connection_closed_before_its_successor_says_hello(
+        slack: SlackStandin, make_bot: BotFactory, kube: KubeStandin) -> None:
+    """Slack may close the refreshed connection before the new one is greeted. The new one
+    is the successor all the same: no third connection, and what users send in the gap is
+    acked on it."""
+    bot = socket_bot(make_bot, kube)
+    assert slack.socket_connected(timeout=5)
+    slack.delay_hello(1.0)
+    old = slack.socket_refresh(close_after_s=0.1)
+    slack.wait_socket_event("closed", old)
+    assert probe(bot, "/readyz") == 503  # nothing greeted is open
+    sent = fire(slack, 10)  # Slack holds these for the next connection it greets
+    acks = [slack.wait_socket_ack(e) for e in sent]
+    successor = hellos(slack)[-1]["conn"]
+    assert {a["conn"] for a in acks} == {successor}
+    time.sleep(0.5)  # room for a needless third connection to show up
+    assert [e["conn"] for e in slack.socket_events if e["event"] == "opened"][1:] == [
+        successor]
+    assert probe(bot, "/readyz") == 200
+
+
+def test_a_connection_that_never_says_hello_is_replaced(
+        slack: SlackStandin, make_bot: BotFactory, kube: KubeStandin) -> None:
+    socket_bot(make_bot, kube, **FAST, socket_hello_timeout_s=1.0)
+    assert slack.socket_connected(timeout=5)
+    slack.delay_hello(None)
+    with structlog.testing.capture_logs() as logs:
+        dropped = slack.socket_drop()
+        at = slack.wait_socket_event("dropped", dropped)["at"]
+        silent = slack.wait_socket_event("hello_withheld")["conn"]
+        back = wait_for(lambda: next((h for h in hellos(slack) if h["at"] > at), None),
+                        "a greeted connection", timeout=5, interval=0.05)
+    assert back["conn"] != silent and 1.0 <= back["at"] - at < 3.5
+    assert slack.wait_socket_event("closed", silent)["by"] == "client"
+    assert [e["event"] for e in logs if e["event"] == "socket.no_hello"] == ["socket.no_hello"]
+    envelope = slack.socket_send_slash_command("help")
+    assert slack.wait_socket_ack(envelope)["conn"] == back["conn"]
+
+
 def test_a_dropped_connection_is_replaced_at_once(
         slack: SlackStandin, make_bot: BotFactory, kube: KubeStandin) -> None:
     socket_bot(make_bot, kube, **FAST)

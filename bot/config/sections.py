@@ -30,6 +30,8 @@ class SlackSettings(BaseModel):
     # timeout. A dead connection is noticed within their sum plus 1 s for the close.
     socket_ping_interval_s: float = Field(default=3.0, gt=0, le=60)
     socket_ping_timeout_s: float = Field(default=4.0, gt=0, le=60)
+    # Slack says hello once the websocket is open; a connection silent this long is replaced.
+    socket_hello_timeout_s: float = Field(default=10.0, gt=0, le=60)
     # /healthz fails (and Kubernetes restarts the pod) after this long without a connection.
     socket_liveness_s: float = Field(default=300.0, ge=1)
 

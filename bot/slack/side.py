@@ -51,7 +51,8 @@ class SlackSide:
                 ThreadPoolExecutor(settings.jobs.listener_threads,
                                    thread_name_prefix="socket-envelope"),
                 ping_interval=settings.slack.socket_ping_interval_s,
-                ping_timeout=settings.slack.socket_ping_timeout_s)
+                ping_timeout=settings.slack.socket_ping_timeout_s,
+                hello_timeout=settings.slack.socket_hello_timeout_s)
         self.outbox = OutboxWorker(
             runtime.store.outbox, client,
             MessageRenderer(runtime.store.incidents, runtime.runbooks,

@@ -59,12 +59,13 @@ class _Refused(Exception):
 
 class SocketModeRunner:
     def __init__(self, app: App, app_token: str, api_base_url: str, pool: ThreadPoolExecutor,
-                 *, ping_interval: float, ping_timeout: float,
+                 *, ping_interval: float, ping_timeout: float, hello_timeout: float = 10.0,
                  max_backoff_s: float = 30.0) -> None:
         self.app = app
         self.pool = pool
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
+        self.hello_timeout = hello_timeout  # Slack greets at once; a silent one is replaced
         self.max_backoff_s = max_backoff_s
         self._app_token = app_token
         self._api = WebClient(base_url=api_base_url, timeout=10)
@@ -72,7 +73,8 @@ class SocketModeRunner:
         self._lock = threading.Lock()
         self._greeted = threading.Condition(self._lock)
         self._connecting = False
-        self._again = False  # a connection was asked for while one was being opened
+        self._opening: Connection | None = None  # the connection the opener is working on
+        self._again = False  # that one was lost before the opener was done: open another
         self._stopping = False
         self._stopped = threading.Event()
         self._in_flight = 0
@@ -133,14 +135,17 @@ class SocketModeRunner:
 
     # ------------------------------------------------------------------ connecting
 
-    def _reconnect(self) -> None:
-        """Open a new connection in the background. While one is being opened, ask that
-        loop for one more: a refresh can arrive on a connection before its opener is done."""
+    def _reconnect(self, lost: Connection | None = None) -> None:
+        """Open a new connection in the background, for ``lost`` (refreshed or closed). While
+        one is being opened it serves every older connection lost meanwhile; only when
+        ``lost`` is that very one (refreshed or closed before its opener was done) is the
+        opener asked for one more."""
         with self._lock:
             if self._stopping:
                 return
             if self._connecting:
-                self._again = True
+                if lost is None or lost is self._opening:
+                    self._again = True
                 return
             self._connecting = True
         threading.Thread(target=self._connect_loop, name="socket-mode-connect",
@@ -158,7 +163,9 @@ class SocketModeRunner:
                                       on_message=self._on_message, on_closed=self._on_closed)
                     with self._lock:
                         self._conns.append(conn)
+                        self._opening = conn
                     conn.open()
+                    self._expect_hello(conn)
                     log.info("socket.opened", connection=conn.id, attempt=failures + 1)
                     with self._lock:  # one lock with _reconnect's check: no request lost
                         if not self._again:
@@ -185,9 +192,21 @@ class SocketModeRunner:
                 failures += 1
                 self._stopped.wait(delay)
         finally:
-            if finished:  # stopped, refused for good, or crashed: let the next ask start one
-                with self._lock:
+            with self._lock:
+                self._opening = None
+                if finished:  # stopped, refused for good, or crashed: the next ask starts one
                     self._connecting = False
+
+    def _expect_hello(self, conn: Connection) -> None:
+        """Until its hello, a new connection stands in for the ones it replaces (see
+        `_on_closed`); one that never says hello is closed, which asks for another."""
+        def check() -> None:
+            if not conn.hello and conn.is_open:
+                log.warning("socket.no_hello", connection=conn.id, waited_s=self.hello_timeout)
+                conn.close("no hello")
+        timer = threading.Timer(self.hello_timeout, check)
+        timer.daemon = True
+        timer.start()
 
     def _backoff(self, failures: int) -> float:
         """0 for the first failure (a blip), then 0.5, 1, 2 … s up to ``max_backoff_s``,
@@ -234,20 +253,24 @@ class SocketModeRunner:
         elif kind == "disconnect":
             conn.refreshing = True
             log.info("socket.refresh", connection=conn.id, reason=message.get("reason"))
-            self._reconnect()  # the old one is still read until Slack closes it
+            self._reconnect(conn)  # the old one is still read until Slack closes it
 
     def _on_closed(self, conn: Connection, why: str) -> None:
         with self._lock:
             if conn in self._conns:
                 self._conns.remove(conn)
             others = any(c.hello and c.is_open for c in self._conns)
+            # A successor opened at the refresh but not yet greeted will do: another
+            # connection would only be one more for Slack to spread envelopes over.
+            coming = any(c.is_open and not c.hello and not c.refreshing for c in self._conns)
             if not others and self._lost_at is None and not self._stopping:
                 self._lost_at = time.monotonic()
             stopping = self._stopping
-        log.log(20 if stopping or others else 30, "socket.closed", connection=conn.id,
-                why=why, connections_left=int(others))
-        if not stopping and not others:
-            self._reconnect()  # at once: backoff only when opening keeps failing
+        log.log(20 if stopping or others or coming else 30, "socket.closed",
+                connection=conn.id, why=why, connections_left=int(others),
+                awaiting_hello=int(coming))
+        if not stopping and not others and not coming:
+            self._reconnect(conn)  # at once: backoff only when opening keeps failing
 
     def _dispatch(self, conn: Connection, envelope: dict[str, Any]) -> None:
         with self._lock:

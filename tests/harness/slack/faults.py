@@ -114,6 +114,13 @@ class Faults(SlackState):
             for _ in range(n):
                 self._refusals.append((error, retry_after))
 
+    def delay_hello(self, seconds: float | None, n: int = 1) -> None:
+        """Greet the next ``n`` Socket Mode connections ``seconds`` after they open, or,
+        with None, never: no hello, no envelopes, though pings are still answered, so only
+        waiting for the hello tells."""
+        with self._lock:
+            self._hello_delays.extend([seconds] * n)
+
     def _injected(self, method: str, params: JSONDict) -> ApiAnswer | None:
         with self._lock:
             if method == "apps.connections.open" and self._refusals:

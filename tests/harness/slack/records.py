@@ -101,10 +101,11 @@ class _SocketConn:
     refreshing: bool = False  # disconnect sent: new envelopes go elsewhere when they can
     half_open: bool = False  # the relay forwards nothing any more
     dropped: bool = False  # the relay reset it
+    closing: bool = False  # Slack started the close: nothing new is routed here
     closed_at: float | None = None
 
     @property
     def healthy(self) -> bool:
         """Where Slack would route a new envelope."""
         return (self.hello_at is not None and self.closed_at is None
-                and not (self.refreshing or self.half_open or self.dropped))
+                and not (self.refreshing or self.half_open or self.dropped or self.closing))

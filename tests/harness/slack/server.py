@@ -115,6 +115,7 @@ class SlackStandin(Recording, Faults, WebApi, Messages, Conversations, Views, Re
         self._conns: list[_SocketConn] = []
         self._all_conns: dict[str, _SocketConn] = {}
         self._refusals: deque[tuple[str, int | None]] = deque()
+        self._hello_delays: deque[float | None] = deque()
         self._socket_timers: list[threading.Timer] = []
         self._relay: Relay | None = None
         self._event_target: str | None = None

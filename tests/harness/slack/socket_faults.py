@@ -110,6 +110,9 @@ class SocketFaults(SocketMode):
     def _close_conn(self, conn: _SocketConn, code: int, reason: str) -> None:
         if conn.closed_at is not None:
             return
+        with self._changed:
+            conn.closing = True
+            self._changed.notify_all()
         self._socket_event("closing", conn.id, code=code, reason=reason)
         with contextlib.suppress(Exception):
             conn.ws.close(code, reason)

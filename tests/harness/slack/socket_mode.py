@@ -32,8 +32,8 @@ class SocketMode(SlackState):
     # -- the event log -----------------------------------------------------------------
 
     def _socket_event(self, event: str, conn_id: str, **fields: object) -> None:
-        """Log one lifecycle event: opened, refused, hello, disconnect, half_open, dropped,
-        closing, closed, tcp_closed."""
+        """Log one lifecycle event: opened, refused, hello, hello_withheld, disconnect,
+        half_open, dropped, closing, closed, tcp_closed."""
         with self._changed:
             self.socket_events.append({"event": event, "conn": conn_id, "at": time.time(),
                                        **fields})
@@ -69,6 +69,16 @@ class SocketMode(SlackState):
         with self._changed:
             self._all_conns[conn.id] = conn
             hello["num_connections"] = len(self._open_conns()) + 1
+            delay = self._hello_delays.popleft() if self._hello_delays else 0.0
+        if delay is None or (delay and not self._hold_hello(ws, delay)):
+            self._socket_event("hello_withheld", conn.id)
+            with contextlib.suppress(ConnectionClosed):
+                for _ in ws:
+                    pass
+            self._socket_event("closed", conn.id,
+                               by=_CLOSED_BY[ws.protocol.close_rcvd_then_sent],
+                               code=ws.close_code, reason=ws.close_reason)
+            return
         try:
             with conn.send_lock:
                 ws.send(json.dumps(hello))
@@ -88,6 +98,17 @@ class SocketMode(SlackState):
                     self._conns.remove(conn)
             self._socket_event("closed", conn.id, by=_CLOSED_BY[ws.protocol.close_rcvd_then_sent],
                                code=ws.close_code, reason=ws.close_reason)
+
+    @staticmethod
+    def _hold_hello(ws: ServerConnection, delay: float) -> bool:
+        """Wait ``delay`` s before the hello; False if the client left meanwhile."""
+        try:
+            ws.recv(timeout=delay)  # a client has nothing to say before its hello
+        except TimeoutError:
+            return True
+        except ConnectionClosed:
+            return False
+        return True
 
     def _on_socket_message(self, raw: str, conn: _SocketConn) -> None:
         at = time.time()
@@ -176,7 +197,8 @@ class SocketMode(SlackState):
                 healthy = [c for c in self._conns if c.healthy]
                 if healthy:
                     return healthy[-1]
-                leaving = [c for c in self._open_conns() if c.refreshing and not c.half_open]
+                leaving = [c for c in self._open_conns()
+                           if c.refreshing and not (c.half_open or c.closing)]
                 if leaving:
                     return leaving[-1]
                 left = deadline - time.monotonic()
@@ -199,9 +221,10 @@ class SocketMode(SlackState):
         conn: str | None = None,
     ) -> str:
         """Push one envelope (see `_route` for which connection); returns its envelope_id.
-        One sent to a half-open connection is never delivered; to a closed one, it is
-        recorded with ``error``."""
-        chosen = self._route(conn, connect_timeout)
+        One sent to a half-open connection is never delivered. When the routed connection
+        closes under the send, Slack still holds the envelope and routes it again; one
+        forced onto a closed connection (``conn``) is recorded with ``error``."""
+        deadline = time.monotonic() + connect_timeout
         envelope_id = str(uuid.uuid4())
         envelope = {
             "envelope_id": envelope_id,
@@ -211,18 +234,26 @@ class SocketMode(SlackState):
             "retry_attempt": retry_attempt,
             "retry_reason": retry_reason,
         }
-        with self._lock:
-            record = {"envelope": envelope, "sent_at": time.time(), "target": target,
-                      "conn": chosen.id, "error": None}
-            self._envelopes[envelope_id] = record
-            self.socket_sent.append(record)
-        try:
-            with chosen.send_lock:
-                chosen.ws.send(json.dumps(envelope))
-        except ConnectionClosed as exc:
+        record: JSONDict = {"envelope": envelope, "sent_at": time.time(), "target": target,
+                            "conn": None, "error": None}
+        while True:
+            chosen = self._route(conn, max(0.0, deadline - time.monotonic()))
             with self._lock:
-                record["error"] = f"connection closed: {exc}"
-        return envelope_id
+                record["conn"] = chosen.id
+                if envelope_id not in self._envelopes:
+                    self._envelopes[envelope_id] = record
+                    self.socket_sent.append(record)
+            try:
+                with chosen.send_lock:
+                    chosen.ws.send(json.dumps(envelope))
+                return envelope_id
+            except ConnectionClosed as exc:
+                if conn is not None:
+                    with self._lock:
+                        record["error"] = f"connection closed: {exc}"
+                    return envelope_id
+                with self._changed:  # closed under us: not a place to route to any more
+                    chosen.closing = True
 
     def socket_send_slash_command(
         self, text: str, user_id: str = "U1", channel_id: str = "C1", command: str = "/genai",
@@ -292,7 +323,11 @@ class SocketMode(SlackState):
                         return ack
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(f"envelope {envelope_id} not acked within {timeout}s")
+                    sent = self._envelopes.get(envelope_id, {})
+                    raise AssertionError(
+                        f"envelope {envelope_id} not acked within {timeout}s (sent on "
+                        f"{sent.get('conn')} at {sent.get('sent_at')}, send error: "
+                        f"{sent.get('error')}); events: {self.socket_events[-12:]}")
                 self._changed.wait(left)
 
     def _send_quietly(self, conn: _SocketConn, message: JSONDict) -> bool:

@@ -71,6 +71,7 @@ class SlackState:
     _conns: list[_SocketConn]
     _all_conns: dict[str, _SocketConn]
     _refusals: deque[tuple[str, int | None]]
+    _hello_delays: deque[float | None]
     _socket_timers: list[threading.Timer]
     _relay: Relay | None
     _event_target: str | None
