@@ -10,17 +10,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
-import yaml
 
 from bot.buttons import Button
 from bot.server import Bot
 from bot.store.states import ActionKind, IncidentStatus
-from tests.harness.alerts import attachment_blocks, notification, wait
-from tests.harness.bots import WEBHOOK_TOKEN, BotFactory
-from tests.harness.kube import KubeStandin
-from tests.harness.procs import AlertmanagerProcess, require_binary
+from tests.harness.alerts import attachment_blocks, wait
+from tests.harness.bots import BotFactory
+from tests.harness.incident_bot import bot_with_an_incident
+from tests.harness.procs import AlertmanagerProcess
 from tests.harness.slack import SlackStandin
 
 RESPONDER, VIEWER = "U0RESP", "U0VIEW"
@@ -30,16 +28,8 @@ DURATIONS = ["30m", "2h"]
 @pytest.fixture
 def setup(slack: SlackStandin, make_bot: BotFactory
           ) -> Iterator[tuple[Bot, AlertmanagerProcess, str]]:
-    require_binary(["prometheus-alertmanager", "alertmanager"], "silences are real")
-    config = yaml.safe_dump({"route": {"receiver": "none"}, "receivers": [{"name": "none"}]})
-    with KubeStandin() as kube, AlertmanagerProcess(config) as am:
-        bot = make_bot("http://127.0.0.1:1", kube.url, alertmanager={"url": am.url},
-                       roles={"responders": [RESPONDER]},
-                       alerts={"silence_durations": DURATIONS})
-        resp = httpx.post(f"{bot.url}/alertmanager", json=notification(),
-                          headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"}, timeout=10)
-        assert resp.status_code == 200
-        yield bot, am, str(resp.json()["incident"])
+    with bot_with_an_incident(make_bot, [RESPONDER], DURATIONS) as started:
+        yield started
 
 
 def card_of(slack: SlackStandin, channel: str) -> dict[str, Any]:

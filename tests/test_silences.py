@@ -16,17 +16,17 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from sqlalchemy import select
 
 from bot.buttons import Button
 from bot.server import Bot
 from bot.store import Action
 from bot.store.states import ActionKind, IncidentStatus
-from tests.harness.alerts import attachment_blocks, notification, wait
-from tests.harness.bots import WEBHOOK_TOKEN, BotFactory
+from tests.harness.alerts import attachment_blocks, wait
+from tests.harness.bots import BotFactory
+from tests.harness.incident_bot import bot_with_an_incident
 from tests.harness.kube import KubeStandin
-from tests.harness.procs import AlertmanagerProcess, free_port, require_binary
+from tests.harness.procs import AlertmanagerProcess, free_port
 from tests.harness.slack import SlackStandin
 from tests.slackparse import section_texts
 
@@ -48,16 +48,8 @@ Setup = tuple[Bot, AlertmanagerProcess, str, str]
 @pytest.fixture
 def setup(slack: SlackStandin, make_bot: BotFactory) -> Iterator[Setup]:
     """The bot with one open incident, Alertmanager, and the channel people ask in."""
-    require_binary(["prometheus-alertmanager", "alertmanager"], "silences are real")
-    config = yaml.safe_dump({"route": {"receiver": "none"}, "receivers": [{"name": "none"}]})
-    with KubeStandin() as kube, AlertmanagerProcess(config) as am:
-        bot = make_bot("http://127.0.0.1:1", kube.url, alertmanager={"url": am.url},
-                       roles={"responders": [RESPONDER]},
-                       alerts={"silence_durations": DURATIONS})
-        resp = httpx.post(f"{bot.url}/alertmanager", json=notification(),
-                          headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"}, timeout=10)
-        assert resp.status_code == 200
-        yield bot, am, str(resp.json()["incident"]), slack.create_channel("#genai-ops")
+    with bot_with_an_incident(make_bot, [RESPONDER], DURATIONS) as (bot, am, incident):
+        yield bot, am, incident, slack.create_channel("#genai-ops")
 
 
 # --------------------------------------------------------------------------- helpers

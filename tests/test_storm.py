@@ -18,6 +18,7 @@ from typing import IO
 import httpx
 import pytest
 
+from tests.harness.alerts import node_notification as notification
 from tests.harness.procs import free_port
 from tests.harness.slack import SlackStandin
 
@@ -25,18 +26,6 @@ GROUPS = 600
 TOKEN = "storm-token"
 
 
-def notification(i: int) -> bytes:
-    labels = {"alertname": "GPUMemoryHigh", "severity": "warning", "node": f"gpu-node-{i}"}
-    return json.dumps({
-        "version": "4", "groupKey": f'{{}}:{{alertname="GPUMemoryHigh", node="gpu-node-{i}"}}',
-        "truncatedAlerts": 0, "status": "firing", "receiver": "genai-ops-bot",
-        "groupLabels": {"alertname": "GPUMemoryHigh", "node": f"gpu-node-{i}"},
-        "commonLabels": labels, "commonAnnotations": {"summary": f"storm {i}"},
-        "externalURL": "http://alertmanager:9093",
-        "alerts": [{"status": "firing", "labels": labels, "annotations": {},
-                    "startsAt": "2026-11-28T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
-                    "generatorURL": "", "fingerprint": f"{i:016x}"}],
-    }).encode()
 
 
 def start_bot(slack: SlackStandin, db: Path, port: int, log: IO[str] | None = None,

@@ -47,6 +47,17 @@ def add_action(s: Session, inc: Incident | None, kind: ActionKind, user_id: str,
     return act
 
 
+def announce(s: Session, inc: Incident, act: Action, what: str, note: ThreadNote,
+             note_key: str) -> None:
+    """The card edit and thread note an action brings, in the action's transaction. Each
+    action edits the card (keyed by the action); the note is keyed by ``note_key``, so the
+    same news is told once."""
+    add_message(s, IncidentUpdate(incident=inc.public_id), inc.channel,
+                f"incident:{inc.id}:update:{what}:{act.id}", act.at, inc.id)
+    add_message(s, note, inc.channel, f"incident:{inc.public_id}:note:{note_key}", act.at,
+                inc.id)
+
+
 def diag_key(public_id: str, action_id: int) -> str:
     """The outbox key of a Run diagnostics' report; the postmortem reads the report back."""
     return f"incident:{public_id}:note:diag:{action_id}"
@@ -151,11 +162,9 @@ class IncidentStore:
                 detail["acked_by"] = inc.acked_by
             act = add_action(s, inc, ActionKind.ACK, user_id, True, detail, at)
             if first:
-                add_message(s, IncidentUpdate(incident=inc.public_id), inc.channel,
-                            f"incident:{inc.id}:update:ack:{act.id}", at, inc.id)
-                add_message(s, ThreadNote(incident=inc.public_id, note=NoteKind.ACK,
-                                          user=user_id),
-                            inc.channel, f"incident:{inc.public_id}:note:ack", at, inc.id)
+                announce(s, inc, act, "ack", ThreadNote(incident=inc.public_id,
+                                                        note=NoteKind.ACK, user=user_id),
+                         "ack")
             return Changed(inc, first)
 
     def resolve_by_hand(self, public_id: str, user_id: str, now: datetime) -> Changed:
@@ -185,12 +194,10 @@ class IncidentStore:
             inc.silenced_until = end
             act = add_action(s, inc, ActionKind.SILENCE, user_id, True,
                              {"silence_id": silence_id, "until": end.isoformat()}, at)
-            add_message(s, IncidentUpdate(incident=inc.public_id), inc.channel,
-                        f"incident:{inc.id}:update:silence:{act.id}", at, inc.id)
-            add_message(s, ThreadNote(incident=inc.public_id, note=NoteKind.SILENCE,
-                                      user=user_id, detail=detail),
-                        inc.channel, f"incident:{inc.public_id}:note:silence:{silence_id}",
-                        at, inc.id)
+            announce(s, inc, act, "silence", ThreadNote(incident=inc.public_id,
+                                                        note=NoteKind.SILENCE, user=user_id,
+                                                        detail=detail),
+                     f"silence:{silence_id}")
             return inc
 
     def clear_silence(self, public_id: str, user_id: str, *,
@@ -206,12 +213,10 @@ class IncidentStore:
             inc.silence_id = None
             inc.silenced_until = None
             act = add_action(s, inc, kind, user_id, True, {"silence_id": old}, at)
-            add_message(s, IncidentUpdate(incident=inc.public_id), inc.channel,
-                        f"incident:{inc.id}:update:unsilence:{act.id}", at, inc.id)
-            add_message(s, ThreadNote(incident=inc.public_id, note=NoteKind.UNSILENCE,
-                                      user=user_id),
-                        inc.channel, f"incident:{inc.public_id}:note:unsilence:{old}", at,
-                        inc.id)
+            announce(s, inc, act, "unsilence", ThreadNote(incident=inc.public_id,
+                                                          note=NoteKind.UNSILENCE,
+                                                          user=user_id),
+                     f"unsilence:{old}")
             return inc
 
     def by_silence(self, silence_ids: Collection[str]) -> dict[str, Incident]:
@@ -240,12 +245,10 @@ class IncidentStore:
                 inc.silenced_until = end
             act = add_action(s, inc, ActionKind.SILENCE_EXTEND, user_id, True,
                              {**detail, "silence_id": new_id, "until": end.isoformat()}, at)
-            add_message(s, IncidentUpdate(incident=inc.public_id), inc.channel,
-                        f"incident:{inc.id}:update:silence_extend:{act.id}", at, inc.id)
-            add_message(s, ThreadNote(incident=inc.public_id, note=NoteKind.SILENCE,
-                                      user=user_id, detail=note),
-                        inc.channel, f"incident:{inc.public_id}:note:silence_extend:{act.id}",
-                        at, inc.id)
+            announce(s, inc, act, "silence_extend",
+                     ThreadNote(incident=inc.public_id, note=NoteKind.SILENCE, user=user_id,
+                                detail=note),
+                     f"silence_extend:{act.id}")
             return inc
 
     def record_diagnosis(self, public_id: str, user_id: str, detail: dict[str, Any],

@@ -6,7 +6,6 @@ that only inserts the raw body into one table: the floor of what durable intake 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from bot.config import load_settings
 from bot.http import build_http_app
 from bot.store import Incident, open_store
 from tests.bench.table import percentile
+from tests.harness.alerts import node_notification as notification
 from tests.harness.pg import pg_schema
 from tests.harness.procs import free_port
 
@@ -41,22 +41,6 @@ raw_bodies = Table("bench_raw_bodies", MetaData(), Column("id", Integer, primary
                    Column("body", LargeBinary))
 
 
-def notification(i: int) -> bytes:
-    labels = {"alertname": "GPUMemoryHigh", "severity": "warning", "Hostname": f"gpu-node-{i}",
-              "gpu": str(i % 8)}
-    return json.dumps({
-        "version": "4", "groupKey": f'{{}}:{{alertname="GPUMemoryHigh", node="gpu-node-{i}"}}',
-        "truncatedAlerts": 0, "status": "firing", "receiver": "genai-ops-bot",
-        "groupLabels": {"alertname": "GPUMemoryHigh", "node": f"gpu-node-{i}"},
-        "commonLabels": labels,
-        "commonAnnotations": {"summary": "GPU memory over 90%",
-                              "description": f"gpu-node-{i} GPU {i % 8} memory is 95%"},
-        "externalURL": "http://alertmanager:9093",
-        "alerts": [{"status": "firing", "labels": labels,
-                    "annotations": {"description": f"gpu-node-{i} memory is 95%"},
-                    "startsAt": "2026-11-28T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
-                    "generatorURL": "http://prometheus:9090/graph", "fingerprint": f"{i:016x}"}],
-    }).encode()
 
 
 def serve(db_url: str, port: int) -> None:

@@ -12,7 +12,6 @@ messages (posts, thread replies included) and edits that took; and how many were
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sqlite3
@@ -28,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from tests.harness.alerts import node_notification
 from tests.harness.procs import free_port
 from tests.harness.slack import SlackStandin
 
@@ -44,18 +44,7 @@ _COUNTED = re.compile(r"(\d+) new incidents?")
 
 def notification(i: int) -> bytes:
     severity, alertname = SEVERITIES[i % len(SEVERITIES)]
-    node = f"gpu-node-{i}"
-    labels = {"alertname": alertname, "severity": severity, "Hostname": node, "gpu": "0"}
-    return json.dumps({
-        "version": "4", "groupKey": f'{{}}:{{alertname="{alertname}", node="{node}"}}',
-        "truncatedAlerts": 0, "status": "firing", "receiver": "genai-ops-bot",
-        "groupLabels": {"alertname": alertname, "node": node}, "commonLabels": labels,
-        "commonAnnotations": {"summary": f"{alertname} on {node}"},
-        "externalURL": "http://alertmanager:9093",
-        "alerts": [{"status": "firing", "labels": labels, "annotations": {},
-                    "startsAt": "2026-11-28T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
-                    "generatorURL": "", "fingerprint": f"{i:016x}"}],
-    }).encode()
+    return node_notification(i, alertname, severity)
 
 
 def _key(msg: dict[str, Any]) -> str:

@@ -58,3 +58,24 @@ def notification(status: str = "firing", *, alertname: str = "GPUMemoryHigh",
             "fingerprint": "c0ffee",
         }],
     }
+
+
+def node_notification(i: int, alertname: str = "GPUMemoryHigh",
+                      severity: str = "warning") -> bytes:
+    """A firing notification of group ``i``: one alert on ``gpu-node-{i}``, grouped by node,
+    so storms and intake benchmarks send each its own Alertmanager group."""
+    node = f"gpu-node-{i}"
+    labels = {"alertname": alertname, "severity": severity, "Hostname": node,
+              "gpu": str(i % 8)}
+    return json.dumps({
+        "version": "4", "groupKey": f'{{}}:{{alertname="{alertname}", node="{node}"}}',
+        "truncatedAlerts": 0, "status": "firing", "receiver": "genai-ops-bot",
+        "groupLabels": {"alertname": alertname, "node": node}, "commonLabels": labels,
+        "commonAnnotations": {"summary": f"{alertname} on {node}"},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": [{"status": "firing", "labels": labels,
+                    "annotations": {"description": f"{node} GPU {i % 8} memory is 95%"},
+                    "startsAt": "2026-11-28T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                    "generatorURL": "http://prometheus:9090/graph",
+                    "fingerprint": f"{i:016x}"}],
+    }).encode()
