@@ -205,6 +205,7 @@ class SocketModeRunner:
                 log.warning("socket.no_hello", connection=conn.id, waited_s=self.hello_timeout)
                 conn.close("no hello")
         timer = threading.Timer(self.hello_timeout, check)
+        timer.name = f"socket-mode-hello-{conn.id}"
         timer.daemon = True
         timer.start()
 
