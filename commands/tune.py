@@ -11,8 +11,6 @@ import re
 import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from bot.errors import SourceError, UsageError
 from bot.report import Report, Row, Section, Status
 from bot.roles import Role
@@ -76,9 +74,9 @@ def _incidents(ctx: Context, alert: str, end_s: float, window_s: int
     try:
         return ctx.store.tune_signals.outcomes(
             alert, until - timedelta(seconds=window_s), until), ""
-    except SQLAlchemyError as exc:  # the replay still stands; only the scoring is unknown
-        return None, (f"Cannot read the incidents ({type(exc).__name__}): which firings "
-                      "people handled is unknown.")
+    except SourceError as exc:  # the replay still stands; only the scoring is unknown
+        return None, (f"Cannot read the incidents ({exc.reason}): which firings people "
+                      "handled is unknown.")
 
 
 def render(b: Backtest, notes: list[str]) -> Report:

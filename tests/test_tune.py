@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from bot.config import KubernetesSettings, load_settings
-from bot.errors import UsageError
+from bot.errors import Unavailable, UsageError
 from bot.render.text import render_text
 from bot.report import Report, Status
 from bot.slack.render.report import render_blocks
@@ -265,6 +265,23 @@ def test_without_a_database_signal_and_noise_are_unknown(
                for r in report.rows)
     assert "No database: which firings people handled is unknown." in render_text(report)
     assert not any(s.code for s in report.sections)
+
+
+def test_a_database_that_cannot_be_read_leaves_the_replay_and_says_why(
+        week: tuple[PrometheusProcess, int], store: Store) -> None:
+    """The history still answers; only which firings people handled is unknown, with the
+    database's own cause, never "0 handled"."""
+    with store.db.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE actions RENAME TO actions_gone")
+    with pytest.raises(Unavailable) as raised:
+        store.tune_signals.outcomes("GPUMemoryHigh", datetime.now(UTC) - timedelta(days=7),
+                                    datetime.now(UTC))
+    assert raised.value.reason == "no such table: actions"
+    report = tune_report(context(week[0].url, store), "GPUMemoryHigh")
+    assert "12 firings in 7d" in report.summary
+    assert "unknown (no incidents to compare with)" in report.summary
+    assert ("Cannot read the incidents (no such table: actions): which firings people "
+            "handled is unknown.") in render_text(report)
 
 
 def test_failures_are_unknown_with_their_cause(week: tuple[PrometheusProcess, int]) -> None:

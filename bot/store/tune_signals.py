@@ -10,13 +10,16 @@ Drills stay out: a drill's alert says nothing about the rule.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Row, and_, func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 
+from bot.errors import Unavailable
 from bot.store.db import Database
 from bot.store.models import Action, AlertEvent, Incident
 from bot.store.states import ActionKind, IncidentStatus
@@ -66,6 +69,30 @@ class TuneSignalStore:
             func.coalesce(Incident.started_at, Incident.opened_at) <= hi,
             or_(Incident.status == IncidentStatus.FIRING, finished >= lo),
         ]
+        try:
+            rows, handled, seen = self._read(cond)
+        except SQLAlchemyError as exc:  # the caller says "unknown", with this cause
+            cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+            raise Unavailable("database", cause[0] if cause else type(exc).__name__) from None
+        out = []
+        for r in rows:
+            if r.acked_at is not None or r.resolved_by or r.id in handled:
+                outcome = Outcome.SIGNAL
+            elif r.status is IncidentStatus.RESOLVED:
+                outcome = Outcome.NOISE
+            else:
+                outcome = Outcome.OPEN
+            ended = None if r.status is IncidentStatus.FIRING else (r.ended_at or r.resolved_at)
+            out.append(IncidentOutcome(
+                public_id=r.public_id, began=as_utc(r.started_at or r.opened_at),
+                ended=as_utc(ended) if ended is not None else None, outcome=outcome,
+                labels=_str_map(r.labels), alert_labels=tuple(seen.get(r.id, []))))
+        return out
+
+    def _read(self, cond: list[ColumnElement[bool]]
+              ) -> tuple[Sequence[Row[Any]], set[int | None], dict[int, list[dict[str, str]]]]:
+        """The matching incidents, which of them people handled, and each one's alerts'
+        labels, in one read-only session."""
         with self.db.session(readonly=True) as s:
             rows = s.execute(select(
                 Incident.id, Incident.public_id, Incident.status, Incident.opened_at,
@@ -85,17 +112,4 @@ class TuneSignalStore:
                     labels = _str_map(alert.get("labels") if isinstance(alert, dict) else None)
                     if labels and labels not in bucket:
                         bucket.append(labels)
-        out = []
-        for r in rows:
-            if r.acked_at is not None or r.resolved_by or r.id in handled:
-                outcome = Outcome.SIGNAL
-            elif r.status is IncidentStatus.RESOLVED:
-                outcome = Outcome.NOISE
-            else:
-                outcome = Outcome.OPEN
-            ended = None if r.status is IncidentStatus.FIRING else (r.ended_at or r.resolved_at)
-            out.append(IncidentOutcome(
-                public_id=r.public_id, began=as_utc(r.started_at or r.opened_at),
-                ended=as_utc(ended) if ended is not None else None, outcome=outcome,
-                labels=_str_map(r.labels), alert_labels=tuple(seen.get(r.id, []))))
-        return out
+        return rows, handled, seen
