@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -188,6 +189,57 @@ def test_refresh_warns_moves_new_envelopes_then_closes(
     events = [e for e in _events(slack, old_id) if e != "tcp_closed"]
     assert events == ["opened", "hello", "disconnect", "closing", "closed"]
     assert slack.socket_connection_ids() == [new_id]
+
+
+def test_nothing_new_is_routed_to_a_connection_being_closed(
+    slack: SlackStandin, clients: _Clients
+) -> None:
+    """Slack holds an envelope while its only connection is closing and delivers it on the
+    next one it greets; a send the close wins is routed again, not lost."""
+    old, old_id = _open(slack, clients)
+    slack.socket_refresh(close_after_s=0.0)
+    assert _recv(old)["type"] == "disconnect"
+    slack.wait_socket_event("closing", old_id)
+    sent: list[str] = []
+    sender = threading.Thread(
+        target=lambda: sent.append(slack.socket_send_slash_command("status")))
+    sender.start()
+    time.sleep(0.2)
+    assert sent == []  # nowhere to deliver it yet
+    new, new_id = _open(slack, clients)
+    sender.join(timeout=3)
+    got = _recv(new)
+    assert [got["envelope_id"]] == sent
+    with slack._lock:
+        record = next(r for r in slack.socket_sent if r["envelope"]["envelope_id"] == sent[0])
+    assert (record["conn"], record["error"]) == (new_id, None)
+    with pytest.raises(ConnectionClosedOK):
+        old.recv(timeout=2)
+
+
+def test_a_hello_can_be_delayed_or_withheld(slack: SlackStandin, clients: _Clients) -> None:
+    def connect_raw() -> ClientConnection:
+        ws = clients.stack.enter_context(connect(_connections_open(slack)["url"],
+                                                 ping_interval=None, close_timeout=0.3,
+                                                 open_timeout=2))
+        clients.append(ws)
+        return ws
+
+    slack.delay_hello(0.3)
+    started = time.monotonic()
+    late = connect_raw()
+    assert _recv(late)["type"] == "hello" and time.monotonic() - started >= 0.3
+    slack.delay_hello(None)
+    silent = connect_raw()
+    silent_id = slack.wait_socket_event("hello_withheld")["conn"]
+    with pytest.raises(TimeoutError):
+        silent.recv(timeout=0.5)
+    assert silent.ping().wait(1)  # still answers pings: only the missing hello tells
+    assert silent_id not in slack.socket_connection_ids()  # never greeted: never routed to
+    envelope = slack.socket_send_slash_command("status")
+    assert _recv(late)["envelope_id"] == envelope
+    silent.close()
+    assert slack.wait_socket_event("closed", silent_id)["by"] == "client"
 
 
 def test_close_sends_a_close_frame_without_warning(
