@@ -28,13 +28,13 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.harness.alertmanager import SHIPPED_CONFIG, shipped_config_text
 from tests.harness.procs import require_binary
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = ROOT / "manifests"
 RULES = MANIFESTS / "prometheus-rules.yaml"
 RULE_TESTS = MANIFESTS / "rules-tests.yaml"
-AM_CONFIG = MANIFESTS / "alertmanager-config.yaml"
 
 RUNBOOK_BASE = "https://genai-ops-bot.example.com/runbooks/"
 
@@ -152,14 +152,9 @@ def _alert_tests() -> Iterator[tuple[str, dict[str, Any]]]:
             yield group["name"], case
 
 
-def _am_config_text() -> str:
-    secret = yaml.safe_load(AM_CONFIG.read_text(encoding="utf-8"))
-    text: str = secret["stringData"]["alertmanager.yaml"]
-    return text
-
 
 def _am_config() -> dict[str, Any]:
-    config: dict[str, Any] = yaml.safe_load(_am_config_text())
+    config: dict[str, Any] = yaml.safe_load(shipped_config_text())
     return config
 
 
@@ -176,7 +171,7 @@ def _walk(node: Any) -> Iterator[tuple[str, Any]]:
 @pytest.fixture
 def am_config_file(tmp_path: Path) -> Path:
     """alertmanager.yaml in a temp dir, its secret-file paths pointing at temp files."""
-    text = _am_config_text()
+    text = shipped_config_text()
     for index, (path, content) in enumerate(sorted(SECRET_FILES.items())):
         assert path in text, f"alertmanager.yaml no longer reads {path}"
         local = tmp_path / f"secret-{index}-{Path(path).name}"
@@ -452,7 +447,7 @@ def test_broken_rules_fail_the_unit_tests(tmp_path: Path, control: str) -> None:
 
 
 def test_alertmanager_secret_holds_no_credentials() -> None:
-    secret = yaml.safe_load(AM_CONFIG.read_text(encoding="utf-8"))
+    secret = yaml.safe_load(SHIPPED_CONFIG.read_text(encoding="utf-8"))
     assert secret["apiVersion"] == "v1"
     assert secret["kind"] == "Secret"
     assert secret["metadata"]["name"] == "alertmanager-config"
@@ -461,7 +456,7 @@ def test_alertmanager_secret_holds_no_credentials() -> None:
     inline = {"slack_api_url", "api_url", "service_key", "routing_key", "credentials"}
     found = sorted({key for key, _ in _walk(_am_config()) if key in inline})
     assert not found, f"inline secrets in alertmanager.yaml: {found}"
-    assert "hooks.slack.com" not in _am_config_text()
+    assert "hooks.slack.com" not in shipped_config_text()
 
 
 def test_amtool_check_config(am_config_file: Path) -> None:

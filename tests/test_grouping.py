@@ -17,7 +17,6 @@ Without amtool or Alertmanager these tests skip; under GENAI_REQUIRE_INTEGRATION
 
 from __future__ import annotations
 
-import copy
 import re
 import subprocess
 import time
@@ -29,10 +28,10 @@ import httpx
 import pytest
 import yaml
 
+from tests.harness.alertmanager import shipped_config, without_receivers
 from tests.harness.procs import AlertmanagerProcess, require_binary
 
 ROOT = Path(__file__).resolve().parents[1]
-AM_CONFIG = ROOT / "manifests" / "alertmanager-config.yaml"
 RULES = ROOT / "manifests" / "prometheus-rules.yaml"
 RULE_TESTS = ROOT / "manifests" / "rules-tests.yaml"
 
@@ -54,17 +53,6 @@ EXPECTED: dict[str, list[str]] = {
 Labels = dict[str, str]
 
 
-def _shipped() -> dict[str, Any]:
-    secret = yaml.safe_load(AM_CONFIG.read_text(encoding="utf-8"))
-    config: dict[str, Any] = yaml.safe_load(secret["stringData"]["alertmanager.yaml"])
-    return config
-
-
-def _offline(config: dict[str, Any]) -> str:
-    """Same routes and inhibit_rules; receivers reduced to their names."""
-    config = copy.deepcopy(config)
-    config["receivers"] = [{"name": r["name"]} for r in config["receivers"]]
-    return yaml.safe_dump(config, sort_keys=False)
 
 
 def _rule_labels() -> list[Labels]:
@@ -103,7 +91,7 @@ def _grouping_by_receiver(amtool: str, config: Path, labels: Labels) -> dict[str
            *(f"{k}={v}" for k, v in labels.items())]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    root = _shipped()["route"]
+    root = shipped_config()["route"]
     path: list[tuple[dict[str, Any], list[str]]] = []  # (route, its group_by) by depth
     found: dict[str, list[str]] = {}
     for line in proc.stdout.splitlines():
@@ -130,7 +118,7 @@ def _grouping_by_receiver(amtool: str, config: Path, labels: Labels) -> dict[str
 @pytest.fixture
 def offline_config(tmp_path: Path) -> Path:
     path = tmp_path / "alertmanager.yaml"
-    path.write_text(_offline(_shipped()), encoding="utf-8")
+    path.write_text(without_receivers(shipped_config()), encoding="utf-8")
     return path
 
 
@@ -150,7 +138,8 @@ def test_amtool_groups_each_alert_by_its_target(offline_config: Path) -> None:
 def test_amtool_drills_keep_one_group_per_alert() -> None:
     """Drills stop at route 1 (the drill channel and the bot) and keep the base grouping:
     one drill runs at a time, so there is nothing to split."""
-    (drills,) = [r for r in _shipped()["route"]["routes"] if r.get("receiver") == "gameday-drills"]
+    (drills,) = [r for r in shipped_config()["route"]["routes"]
+                 if r.get("receiver") == "gameday-drills"]
     assert "group_by" not in drills and "routes" not in drills
 
 
@@ -192,7 +181,7 @@ def _identity(labels: Labels) -> str:
 @pytest.fixture
 def alertmanager() -> Iterator[AlertmanagerProcess]:
     require_binary(["prometheus-alertmanager", "alertmanager"], "grouping is Alertmanager's")
-    with AlertmanagerProcess(_offline(_shipped())) as am:
+    with AlertmanagerProcess(without_receivers(shipped_config())) as am:
         yield am
 
 
@@ -259,10 +248,10 @@ def test_the_guides_grouping_would_merge_the_fleet() -> None:
     """Control: under the guide's `group_by: ['alertname', 'severity']` the same alerts of
     two nodes form one group, so the test above would fail on it."""
     require_binary(["prometheus-alertmanager", "alertmanager"], "grouping is Alertmanager's")
-    config = _shipped()
+    config = shipped_config()
     config["route"]["group_by"] = ["alertname", "severity"]
     config["route"]["routes"][1].pop("routes")
-    with AlertmanagerProcess(_offline(config)) as am:
+    with AlertmanagerProcess(without_receivers(config)) as am:
         nodes = [_gpu("GPUMemoryHigh", "Hostname", h, "0") for h in ("gpu-a", "gpu-b")]
         am.post_alerts([{"labels": a, "annotations": {"summary": "test"}} for a in nodes])
         groups = _groups(am, len(nodes))

@@ -39,6 +39,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.harness.bots import http_bot_env
 from tests.harness.procs import find_binary, free_port, require_binary, unavailable
 from tests.harness.slack import SlackStandin
 
@@ -333,12 +334,7 @@ def test_run_serves_probes_and_metrics(image: Image, rootfs: Path, tmp_path: Pat
     unused = f"http://127.0.0.1:{free_port()}"  # needed by commands only, never at start
     with SlackStandin() as slack:
         env = {
-            "GENAI_SLACK__MODE": "http",
-            "GENAI_SLACK__BOT_TOKEN": slack.bot_token,
-            "GENAI_SLACK__SIGNING_SECRET": slack.signing_secret,
-            "GENAI_SLACK__API_BASE_URL": slack.api_url,
-            "GENAI_HTTP__HOST": "127.0.0.1",
-            "GENAI_HTTP__PORT": str(port),
+            **http_bot_env(slack, port),
             "GENAI_PROMETHEUS__URL": unused,
             "GENAI_ALERTMANAGER__URL": unused,
             "GENAI_KUBERNETES__MODE": "url",

@@ -14,7 +14,6 @@ Without the Alertmanager binary these tests skip; under GENAI_REQUIRE_INTEGRATIO
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -24,10 +23,10 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.harness.alertmanager import shipped_config, without_receivers
 from tests.harness.procs import AlertmanagerProcess, require_binary
 
 ROOT = Path(__file__).resolve().parents[1]
-AM_CONFIG = ROOT / "manifests" / "alertmanager-config.yaml"
 RULE_TESTS = ROOT / "manifests" / "rules-tests.yaml"
 GPU_ALERTS = ["GPUMemoryHigh", "GPUTemperatureHigh", "GPUUnderutilized", "GPUXidError",
               "DCGMExporterDown"]  # fmt: skip
@@ -38,18 +37,6 @@ Labels = dict[str, str]
 # --------------------------------------------------------------------------- helpers
 
 
-def _shipped() -> dict[str, Any]:
-    secret = yaml.safe_load(AM_CONFIG.read_text(encoding="utf-8"))
-    config: dict[str, Any] = yaml.safe_load(secret["stringData"]["alertmanager.yaml"])
-    return config
-
-
-def _offline(config: dict[str, Any]) -> str:
-    """The config with every receiver reduced to its name: same routes and inhibit_rules, but
-    no Slack, PagerDuty or webhook call leaves the test."""
-    config = copy.deepcopy(config)
-    config["receivers"] = [{"name": r["name"]} for r in config["receivers"]]
-    return yaml.safe_dump(config, sort_keys=False)
 
 
 def _rule_output(alertname: str, **match: str) -> Labels:
@@ -137,7 +124,7 @@ def _assert_inhibited(
 def alertmanager() -> Iterator[AlertmanagerProcess]:
     """The real Alertmanager with the shipped routes and inhibit_rules."""
     require_binary(["prometheus-alertmanager", "alertmanager"], "inhibitions need Alertmanager")
-    with AlertmanagerProcess(_offline(_shipped())) as am:
+    with AlertmanagerProcess(without_receivers(shipped_config())) as am:
         yield am
 
 
@@ -145,7 +132,7 @@ def alertmanager() -> Iterator[AlertmanagerProcess]:
 
 
 def test_shipped_inhibit_rules() -> None:
-    rules = _shipped()["inhibit_rules"]
+    rules = shipped_config()["inhibit_rules"]
     assert len(rules) == 7
     for rule in rules:  # drills neither mute nor are muted
         assert 'gameday!="true"' in rule["source_matchers"]
@@ -304,7 +291,7 @@ def test_without_the_inhibit_rules_nothing_is_muted() -> None:
     """Negative control: the same alerts on an Alertmanager without the shipped inhibit_rules
     all stay active, so the suppressions above come from those rules."""
     require_binary(["prometheus-alertmanager", "alertmanager"], "inhibitions need Alertmanager")
-    config = _shipped()
+    config = shipped_config()
     del config["inhibit_rules"]
     critical = _rule_output("GPUXidError", severity="critical", gpu="0", UUID="GPU-aaaa")
     warning = _rule_output("GPUXidError", severity="warning", gpu="0", UUID="GPU-aaaa")
@@ -313,7 +300,7 @@ def test_without_the_inhibit_rules_nothing_is_muted() -> None:
     down = _rule_output("DCGMExporterDown", node="gpu-d")
     underused = _gpu("GPUUnderutilized", "0", "info", node="gpu-d")
     alerts = [critical, warning, not_ready, memory, down, underused]
-    with AlertmanagerProcess(_offline(config)) as am:
+    with AlertmanagerProcess(without_receivers(config)) as am:
         _post(am, alerts)
         states = _states(am, alerts)
         time.sleep(1.0)  # give a (wrong) inhibition time to show

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.harness.alerts import node_notification as notification
+from tests.harness.bots import http_bot_env
 from tests.harness.procs import free_port
 from tests.harness.slack import SlackStandin
 
@@ -26,15 +27,9 @@ GROUPS = 600
 TOKEN = "storm-token"
 
 
-
-
 def start_bot(slack: SlackStandin, db: Path, port: int, log: IO[str] | None = None,
               drain_delay_s: float = 0.2, lease_s: float = 30.0) -> subprocess.Popen[bytes]:
-    env = {**os.environ,
-           "GENAI_SLACK__MODE": "http", "GENAI_SLACK__BOT_TOKEN": slack.bot_token,
-           "GENAI_SLACK__SIGNING_SECRET": slack.signing_secret,
-           "GENAI_SLACK__API_BASE_URL": slack.api_url,
-           "GENAI_HTTP__HOST": "127.0.0.1", "GENAI_HTTP__PORT": str(port),
+    env = {**os.environ, **http_bot_env(slack, port),
            "GENAI_WEBHOOK_TOKEN": TOKEN, "GENAI_DATABASE_URL": f"sqlite:///{db}",
            "GENAI_ALERTS__CHANNEL_INTERVAL_S": "0.002",
            # Every group posted alone is what these tests count: no storm digest.

@@ -34,6 +34,7 @@ from bot.runtime import Runtime
 from bot.slack.render.report import fallback_text, render_blocks
 from tests.bench.slow_backend import SlowBackend
 from tests.bench.table import percentile
+from tests.harness.bots import http_bot_env
 from tests.harness.procs import free_port
 from tests.harness.slack import SlackStandin
 
@@ -109,10 +110,7 @@ def _serve(kind: str, env: dict[str, str], port: int) -> subprocess.Popen[bytes]
 
 def _env(slack: SlackStandin, backend_url: str, port: int) -> dict[str, str]:
     return {
-        "GENAI_SLACK__MODE": "http", "GENAI_SLACK__BOT_TOKEN": slack.bot_token,
-        "GENAI_SLACK__SIGNING_SECRET": slack.signing_secret,
-        "GENAI_SLACK__API_BASE_URL": slack.api_url,
-        "GENAI_HTTP__HOST": "127.0.0.1", "GENAI_HTTP__PORT": str(port),
+        **http_bot_env(slack, port),
         "GENAI_PROMETHEUS__URL": backend_url, "GENAI_PROMETHEUS__TIMEOUT_S": "30",
         "GENAI_KUBERNETES__MODE": "url", "GENAI_KUBERNETES__URL": backend_url,
         "GENAI_KUBERNETES__TIMEOUT_S": "30", "GENAI_LOG_LEVEL": "error",

@@ -65,8 +65,9 @@ def serve(db_url: str, port: int) -> None:
                 lifespan="off")
 
 
-def _load(url: str, bodies: list[bytes]) -> tuple[float, list[float], int]:
-    """POST every body with CONCURRENCY workers; (seconds, latencies, non-200 count)."""
+def post_all(url: str, bodies: list[bytes]) -> tuple[float, list[float], int]:
+    """POST every body with CONCURRENCY workers, as Alertmanager does with the bench token;
+    (seconds to the last answer, latencies, non-200 count)."""
     latencies: list[float] = []
     failed = 0
     lock = threading.Lock()
@@ -126,7 +127,7 @@ def run(log: Callable[[str], None] = print) -> tuple[list[str], list[list[object
             results: dict[str, float] = {}
             for endpoint in ("/alertmanager", "/bare"):
                 log(f"intake: {name} {endpoint}, {POSTS} posts")
-                seconds, lat, failed = _load(f"http://127.0.0.1:{port}{endpoint}", bodies)
+                seconds, lat, failed = post_all(f"http://127.0.0.1:{port}{endpoint}", bodies)
                 results[endpoint] = POSTS / seconds
                 engine = create_engine(db_url)
                 with engine.connect() as conn:

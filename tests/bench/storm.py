@@ -18,7 +18,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,15 +26,15 @@ from typing import Any
 
 import httpx
 
+from tests.bench.intake import TOKEN, post_all
 from tests.harness.alerts import node_notification
+from tests.harness.bots import http_bot_env
 from tests.harness.procs import free_port
 from tests.harness.slack import SlackStandin
 
 GROUPS = int(os.environ.get("GENAI_BENCH_STORM_GROUPS", "1000"))
 # The baseline posts every group and its runbook at one message a second per channel.
 BASELINE_TIMEOUT_S = float(os.environ.get("GENAI_BENCH_STORM_BASELINE_TIMEOUT_S", "1200"))
-CONCURRENCY = 16
-TOKEN = "bench-token"
 SEVERITIES = (("critical", "InferenceErrorRateHigh"), ("warning", "GPUMemoryHigh"),
               ("info", "GPUUnderutilized"))  # info goes to the default channel
 CHANNELS = ("#genai-critical", "#genai-warnings", "#genai-alerts")
@@ -81,11 +80,7 @@ class Result:
 
 
 def _serve(slack: SlackStandin, db: Path, port: int, threshold: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ,
-           "GENAI_SLACK__MODE": "http", "GENAI_SLACK__BOT_TOKEN": slack.bot_token,
-           "GENAI_SLACK__SIGNING_SECRET": slack.signing_secret,
-           "GENAI_SLACK__API_BASE_URL": slack.api_url,
-           "GENAI_HTTP__HOST": "127.0.0.1", "GENAI_HTTP__PORT": str(port),
+    env = {**os.environ, **http_bot_env(slack, port),
            "GENAI_WEBHOOK_TOKEN": TOKEN, "GENAI_DATABASE_URL": f"sqlite:///{db}",
            "GENAI_ALERTS__DIGEST_THRESHOLD": str(threshold), "GENAI_LOG_LEVEL": "error"}
     proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], env=env,
@@ -100,34 +95,6 @@ def _serve(slack: SlackStandin, db: Path, port: int, threshold: int) -> subproce
         time.sleep(0.1)
     proc.kill()
     raise RuntimeError("the bot did not become ready")
-
-
-def _burst(url: str) -> tuple[float, int]:
-    """Every notification, CONCURRENCY at a time: (seconds to the last answer, non-200s)."""
-    bodies = iter([notification(i) for i in range(GROUPS)])
-    lock = threading.Lock()
-    failed = 0
-
-    def worker() -> None:
-        nonlocal failed
-        with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {TOKEN}",
-                                               "Content-Type": "application/json"}) as c:
-            while True:
-                with lock:
-                    body = next(bodies, None)
-                if body is None:
-                    return
-                ok = c.post(url, content=body).status_code == 200
-                with lock:
-                    failed += 0 if ok else 1
-
-    threads = [threading.Thread(target=worker) for _ in range(CONCURRENCY)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return time.perf_counter() - started, failed
 
 
 def _outbox(db: Path) -> tuple[int, int]:
@@ -151,7 +118,8 @@ def storm(threshold: int, timeout_s: float) -> Result:
             assert warm.status_code == 200, warm.text
             slack.wait_for(lambda c: c.method == "response_url", timeout=30)
             slack.calls.clear()
-            sent_s, failed = _burst(f"http://127.0.0.1:{port}/alertmanager")
+            sent_s, _, failed = post_all(f"http://127.0.0.1:{port}/alertmanager",
+                                        [notification(i) for i in range(GROUPS)])
             last = time.perf_counter()
             accounted_s = None
             while time.perf_counter() - last < timeout_s:

@@ -1,14 +1,40 @@
-"""The real Alertmanager on a free loopback port, clustering off, state in a temp dir."""
+"""The real Alertmanager on a free loopback port, clustering off, state in a temp dir; and
+the shipped configuration, made safe to run it with."""
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from .daemon import _Daemon
 
 JSON = dict[str, Any]
+SHIPPED_CONFIG = Path(__file__).resolve().parents[2] / "manifests" / "alertmanager-config.yaml"
+
+
+def shipped_config_text() -> str:
+    """The ``alertmanager.yaml`` the shipped Secret holds, as text."""
+    secret = yaml.safe_load(SHIPPED_CONFIG.read_text(encoding="utf-8"))
+    text: str = secret["stringData"]["alertmanager.yaml"]
+    return text
+
+
+def shipped_config() -> JSON:
+    config: JSON = yaml.safe_load(shipped_config_text())
+    return config
+
+
+def without_receivers(config: JSON) -> str:
+    """The config with every receiver reduced to its name: same routes and inhibit_rules, but
+    no Slack, PagerDuty or webhook call leaves the test."""
+    config = copy.deepcopy(config)
+    config["receivers"] = [{"name": r["name"]} for r in config["receivers"]]
+    return yaml.safe_dump(config, sort_keys=False)
 
 
 class AlertmanagerProcess(_Daemon):

@@ -56,6 +56,15 @@ def stop_cluster(cluster: Cluster) -> None:
     cluster.kube.stop()
 
 
+def http_bot_env(slack: SlackStandin, port: int) -> dict[str, str]:
+    """The environment of a bot process in HTTP mode on the stand-in, listening on ``port``:
+    for tests and benchmarks that run the real process (they add their own settings)."""
+    return {"GENAI_SLACK__MODE": "http", "GENAI_SLACK__BOT_TOKEN": slack.bot_token,
+            "GENAI_SLACK__SIGNING_SECRET": slack.signing_secret,
+            "GENAI_SLACK__API_BASE_URL": slack.api_url,
+            "GENAI_HTTP__HOST": "127.0.0.1", "GENAI_HTTP__PORT": str(port)}
+
+
 def bot_settings(slack: SlackStandin, prometheus_url: str, kube_url: str, mode: str = "http",
                  /, **overrides: Any) -> Settings:
     """Settings for a bot on the stand-ins; ``overrides`` merge into each section (so
