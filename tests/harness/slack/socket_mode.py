@@ -70,16 +70,12 @@ class SocketMode(SlackState):
             self._all_conns[conn.id] = conn
             hello["num_connections"] = len(self._open_conns()) + 1
             delay = self._hello_delays.popleft() if self._hello_delays else 0.0
-        if delay is None or (delay and not self._hold_hello(ws, delay)):
-            self._socket_event("hello_withheld", conn.id)
-            with contextlib.suppress(ConnectionClosed):
-                for _ in ws:
-                    pass
-            self._socket_event("closed", conn.id,
-                               by=_CLOSED_BY[ws.protocol.close_rcvd_then_sent],
-                               code=ws.close_code, reason=ws.close_reason)
-            return
         try:
+            if delay is None or (delay and not self._hold_hello(ws, delay)):
+                self._socket_event("hello_withheld", conn.id)
+                for _ in ws:  # pings are still answered; nothing else happens here
+                    pass
+                return
             with conn.send_lock:
                 ws.send(json.dumps(hello))
             with self._changed:
@@ -236,13 +232,13 @@ class SocketMode(SlackState):
         }
         record: JSONDict = {"envelope": envelope, "sent_at": time.time(), "target": target,
                             "conn": None, "error": None}
+        with self._lock:
+            self._envelopes[envelope_id] = record
+            self.socket_sent.append(record)
         while True:
             chosen = self._route(conn, max(0.0, deadline - time.monotonic()))
             with self._lock:
                 record["conn"] = chosen.id
-                if envelope_id not in self._envelopes:
-                    self._envelopes[envelope_id] = record
-                    self.socket_sent.append(record)
             try:
                 with chosen.send_lock:
                     chosen.ws.send(json.dumps(envelope))
