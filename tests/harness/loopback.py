@@ -18,6 +18,8 @@ keeps the per-request access log off stderr so pytest output stays readable::
 
 from __future__ import annotations
 
+import os
+import random
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,9 +29,46 @@ from typing import Any, Self
 HOST = "127.0.0.1"
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (a race is possible; starters retry)."""
+# Ports handed out for a server to bind later. Port 0 would give one from the kernel's
+# ephemeral range, where every outgoing connection (a scrape, an HTTP client) also takes its
+# local port, so one could take it before the server binds. So: below that range, in this
+# pytest-xdist worker's own stripe, and never the same one twice in a process.
+_PORTS_FROM = 10000
+_given: set[int] = set()
+_given_lock = threading.Lock()
+
+
+def _ephemeral_floor() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+def _bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now, for a server to bind later: outside the ephemeral
+    range and this xdist worker's alone (see above), so only an outside process can race."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    stripe = int(worker) if worker.isdigit() else 0
+    workers = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1))
+    ports = range(_PORTS_FROM + stripe, _ephemeral_floor(), workers)
+    with _given_lock:
+        for _ in range(min(len(ports), 1000)):
+            port = random.choice(ports)
+            if port not in _given and _bindable(port):
+                _given.add(port)
+                return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # all taken: the kernel's
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
 
