@@ -220,7 +220,8 @@ def test_reconnects_back_off_with_jitter_and_honour_rate_limits(
     gaps = [b - a for a, b in itertools.pairwise(opens)]
     assert len(opens) == 4 and gaps[0] < 0.2  # refused, at once again, then backing off
     assert 0.2 <= gaps[1] <= 0.8 and 0.45 <= gaps[2] <= 1.6, gaps
-    assert probe(bot, "/readyz") == 200
+    # The stand-in counts a hello as sent; the bot is ready once it has read it.
+    wait_for(lambda: probe(bot, "/readyz") == 200, "/readyz 200", timeout=2, interval=0.02)
 
     slack.refuse_connections_open("ratelimited", n=1, retry_after=2)
     slack.refuse_connections_open("internal_error", n=1)
