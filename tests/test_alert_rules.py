@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.harness.alertmanager import SHIPPED_CONFIG, shipped_config_text
+from tests.harness.alertmanager import SHIPPED_CONFIG, shipped_config, shipped_config_text
 from tests.harness.procs import require_binary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,12 +150,6 @@ def _alert_tests() -> Iterator[tuple[str, dict[str, Any]]]:
     for group in yaml.safe_load(RULE_TESTS.read_text(encoding="utf-8"))["tests"]:
         for case in group.get("alert_rule_test") or []:
             yield group["name"], case
-
-
-
-def _am_config() -> dict[str, Any]:
-    config: dict[str, Any] = yaml.safe_load(shipped_config_text())
-    return config
 
 
 def _walk(node: Any) -> Iterator[tuple[str, Any]]:
@@ -454,7 +448,7 @@ def test_alertmanager_secret_holds_no_credentials() -> None:
     assert secret["metadata"]["namespace"] == "monitoring"
     assert set(secret["stringData"]) == {"alertmanager.yaml"}
     inline = {"slack_api_url", "api_url", "service_key", "routing_key", "credentials"}
-    found = sorted({key for key, _ in _walk(_am_config()) if key in inline})
+    found = sorted({key for key, _ in _walk(shipped_config()) if key in inline})
     assert not found, f"inline secrets in alertmanager.yaml: {found}"
     assert "hooks.slack.com" not in shipped_config_text()
 
@@ -533,7 +527,7 @@ def test_bot_alerts_reach_slack_without_the_bot(am_config_file: Path) -> None:
     """The bot's own alerts fire when the bot cannot deliver: each must also reach a receiver
     that posts to Slack itself (slack_configs) and does not depend on the bot's webhook."""
     amtool = _amtool()
-    receivers = {r["name"]: r for r in _am_config()["receivers"]}
+    receivers = {r["name"]: r for r in shipped_config()["receivers"]}
     spec = _prometheus_rule()["spec"]
     for alert in BOT_ALERTS:
         (rule,) = [r for r in _alert_rules(spec) if r["alert"] == alert]
@@ -556,7 +550,7 @@ def test_bot_alerts_reach_slack_without_the_bot(am_config_file: Path) -> None:
 
 
 def test_bot_webhook_and_slack_receivers() -> None:
-    config = _am_config()
+    config = shipped_config()
     route = config["route"]
     # The guide's alertname and severity, per cluster; by target below (tests/test_grouping.py).
     assert route["group_by"] == ["alertname", "severity", "cluster"]
@@ -643,7 +637,7 @@ def _render(tmp_path: Path, template: str) -> str:
 
 
 def test_slack_text_puts_each_description_on_its_own_line(tmp_path: Path) -> None:
-    receivers = {r["name"]: r for r in _am_config()["receivers"]}
+    receivers = {r["name"]: r for r in shipped_config()["receivers"]}
     slack = receivers["warning-alerts"]["slack_configs"][0]
     text = _render(tmp_path, slack["text"])
     assert text.splitlines()[:2] == [

@@ -53,8 +53,6 @@ EXPECTED: dict[str, list[str]] = {
 Labels = dict[str, str]
 
 
-
-
 def _rule_labels() -> list[Labels]:
     """Every alerting rule's alert as the rules label it (one per tier), from the promtool
     cases: the labels Alertmanager really receives."""

@@ -37,8 +37,6 @@ Labels = dict[str, str]
 # --------------------------------------------------------------------------- helpers
 
 
-
-
 def _rule_output(alertname: str, **match: str) -> Labels:
     """The label set (plus alertname) of an alert the rules produce, from rules-tests.yaml."""
     tests = yaml.safe_load(RULE_TESTS.read_text(encoding="utf-8"))["tests"]

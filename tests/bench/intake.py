@@ -41,8 +41,6 @@ raw_bodies = Table("bench_raw_bodies", MetaData(), Column("id", Integer, primary
                    Column("body", LargeBinary))
 
 
-
-
 def serve(db_url: str, port: int) -> None:
     """Our intake (the real /alertmanager route) plus /bare, in one uvicorn process."""
     settings = load_settings(webhook_token=TOKEN, database_url=db_url)
