@@ -15,7 +15,7 @@ SQLite by default, PostgreSQL for several replicas; every public method is one t
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import StartupError
-from bot.store.db import Database, alembic_config
+from bot.store.db import Database, alembic_config, error_reason
 from bot.store.digests import DigestStore
 from bot.store.escalations import EscalationStore
 from bot.store.fatigue import FatigueRow, FatigueStore
@@ -98,7 +98,7 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
             db.migrate()
         except SQLAlchemyError as exc:
             db.dispose()
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             where = db.url.render_as_string(hide_password=True)
-            raise StartupError(f"cannot open the database {where}: {reason}") from None
+            raise StartupError(f"cannot open the database {where}: {error_reason(exc)}"
+                               ) from None
     return Store(db)

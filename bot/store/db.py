@@ -22,6 +22,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
@@ -31,6 +32,13 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _MIGRATION_LOCK_ID = 0x6E41_0B07
 
 _READONLY = "genai_readonly"
+
+
+def error_reason(exc: SQLAlchemyError) -> str:
+    """The driver's own one-line reason ("no such table: actions", "connection refused"),
+    without SQLAlchemy's statement, parameters and background link."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

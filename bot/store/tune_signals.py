@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, Row, and_, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import Unavailable
-from bot.store.db import Database
+from bot.store.db import Database, error_reason
 from bot.store.models import Action, AlertEvent, Incident
 from bot.store.states import ActionKind, IncidentStatus
 from bot.times import as_utc
@@ -72,8 +72,7 @@ class TuneSignalStore:
         try:
             rows, handled, seen = self._read(cond)
         except SQLAlchemyError as exc:  # the caller says "unknown", with this cause
-            cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-            raise Unavailable("database", cause[0] if cause else type(exc).__name__) from None
+            raise Unavailable("database", error_reason(exc)) from None
         out = []
         for r in rows:
             if r.acked_at is not None or r.resolved_by or r.id in handled:
